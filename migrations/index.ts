@@ -1,0 +1,26 @@
+import type { Migration } from 'kysely'
+import { createPlants } from './001_create_plants.js'
+import { createDevices } from './002_create_devices.js'
+import { createTelemetry } from './003_create_telemetry.js'
+import { createAlerts } from './004_create_alerts.js'
+import { createSettings } from './005_create_settings.js'
+import { createCarePlans } from './006_create_care_plans.js'
+import type { MigrationContext } from './context.js'
+
+export type { MigrationContext, TimescaleMode } from './context.js'
+export { isHypertable, timescaleExtensionState, type TimescaleExtensionState } from './timescaledb.js'
+
+/**
+ * Every migration of this release, by name. Imported statically, so they are
+ * part of the build and of any bundle; nothing reads a folder at run time.
+ */
+export function buildMigrations(context: MigrationContext): Record<string, Migration> {
+  return {
+    '001_create_plants': createPlants,
+    '002_create_devices': createDevices,
+    '003_create_telemetry': createTelemetry(context),
+    '004_create_alerts': createAlerts,
+    '005_create_settings': createSettings,
+    '006_create_care_plans': createCarePlans,
+  }
+}

@@ -1,0 +1,108 @@
+import { Kysely, PostgresDialect, type KyselyPlugin, type LogConfig, type PostgresPool } from 'kysely'
+import { ConfigurationError } from '../errors/errors.js'
+import { consoleLogger, type Logger } from '../logging/logger.js'
+import type { Database } from '../schema/database.js'
+import { startEmbeddedPglite } from './embedded.js'
+import { borrowedPool, createOwnedPgPool } from './pg-pool.js'
+import { pgliteAsPool, type PGliteLike } from './pglite-pool.js'
+
+/**
+ * How `createDatabase` connects. Give at most one of `connectionString`,
+ * `pool`, `pglite` and `dataDir`; with none of them, `DATABASE_URL` is used
+ * when set, and an in-memory embedded PGlite otherwise.
+ *
+ * @example
+ * ```ts
+ * import { createDatabase, type CreateDatabaseOptions } from 'plantops-db'
+ * const options: CreateDatabaseOptions = { connectionString: 'postgres://app@db/plants', max: 20 }
+ * const db = createDatabase(options)
+ * ```
+ */
+export interface CreateDatabaseOptions {
+  /** A PostgreSQL URL; the library creates (and on `destroy()` ends) a pg Pool. */
+  readonly connectionString?: string
+  /** A pool the host owns (a `pg.Pool`); used as is and never ended. */
+  readonly pool?: PostgresPool
+  /** A PGlite instance the host owns; used as is and never closed. */
+  readonly pglite?: PGliteLike
+  /** Start an embedded PGlite stored in this directory (created if missing). */
+  readonly dataDir?: string
+  /** Environment to read `DATABASE_URL` from. Default: `process.env`. */
+  readonly env?: Readonly<Record<string, string | undefined>>
+  /** `application_name` shown in `pg_stat_activity`. Default `'plantops-db'`. */
+  readonly applicationName?: string
+  /** Connections the owned pool keeps open. Default 2. */
+  readonly min?: number
+  /** Connections the owned pool may open. Default 10. */
+  readonly max?: number
+  /** Server-side `statement_timeout`, in milliseconds. Default 60 000. */
+  readonly statementTimeoutMs?: number
+  /** How long to wait for a new connection, in milliseconds. Default 10 000. */
+  readonly connectionTimeoutMs?: number
+  /** Where pool warnings go. Default: the console. */
+  readonly logger?: Logger
+  /** Kysely's query log option, passed through. */
+  readonly log?: LogConfig
+  /** Kysely plugins, passed through. */
+  readonly plugins?: KyselyPlugin[]
+}
+
+function chosenSources(options: CreateDatabaseOptions): string[] {
+  const sources = ['connectionString', 'pool', 'pglite', 'dataDir'] as const
+  return sources.filter((key) => options[key] !== undefined)
+}
+
+function resolvePool(options: CreateDatabaseOptions): PostgresPool | (() => Promise<PostgresPool>) {
+  const chosen = chosenSources(options)
+  if (chosen.length > 1) {
+    throw new ConfigurationError(`createDatabase takes one connection source, but got ${chosen.join(' and ')}.`)
+  }
+  if (options.pool) return borrowedPool(options.pool)
+  if (options.pglite) return pgliteAsPool(options.pglite, false)
+  const connectionString =
+    options.connectionString ?? (options.dataDir === undefined ? (options.env ?? process.env).DATABASE_URL : undefined)
+  if (connectionString) {
+    return createOwnedPgPool({
+      connectionString,
+      applicationName: options.applicationName ?? 'plantops-db',
+      min: options.min ?? 2,
+      max: options.max ?? 10,
+      statementTimeoutMs: options.statementTimeoutMs ?? 60_000,
+      connectionTimeoutMs: options.connectionTimeoutMs ?? 10_000,
+      logger: options.logger ?? consoleLogger,
+    })
+  }
+  // Kysely calls this on first use, so an app that never queries never loads PGlite.
+  return async () => pgliteAsPool(await startEmbeddedPglite(options.dataDir), true)
+}
+
+/**
+ * Creates the typed Kysely instance every other part of plantops-db works on.
+ *
+ * - `{ connectionString }`, or `DATABASE_URL` in the environment: a pg Pool
+ *   (min 2, max 10, 60 s statement timeout, `application_name`), with its own
+ *   type parsers (`BIGINT` as a number when it fits); `pg.types` is not changed.
+ * - `{ pool }`: the host's pg Pool, never ended by plantops-db.
+ * - `{ pglite }`: the host's PGlite instance, never closed by plantops-db.
+ * - nothing (or `{ dataDir }`): an embedded PGlite from the optional peer
+ *   `@electric-sql/pglite`, in memory (or stored in `dataDir`).
+ *
+ * `db.destroy()` releases only what this function created.
+ *
+ * @example
+ * ```ts
+ * import { createDatabase, migrateToLatest } from 'plantops-db'
+ *
+ * const db = createDatabase() // DATABASE_URL, or embedded PGlite
+ * await migrateToLatest(db)
+ * await db.insertInto('plants').values({ id: 'plant_1', name: 'Fern' }).execute()
+ * await db.destroy()
+ * ```
+ */
+export function createDatabase(options: CreateDatabaseOptions = {}): Kysely<Database> {
+  return new Kysely<Database>({
+    dialect: new PostgresDialect({ pool: resolvePool(options) }),
+    ...(options.log ? { log: options.log } : {}),
+    ...(options.plugins ? { plugins: options.plugins } : {}),
+  })
+}

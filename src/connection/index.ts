@@ -1,0 +1,2 @@
+export * from './create-database.js'
+export type { PGliteLike } from './pglite-pool.js'

@@ -1,0 +1,63 @@
+import pg from 'pg'
+import type { PostgresPool } from 'kysely'
+import type { Logger } from '../logging/logger.js'
+
+const INT8_OID = 20
+
+/**
+ * `BIGINT` (for example `count(*)`) as a number when it fits, so both
+ * backends agree with PGlite; a value past 2^53 stays a string rather than
+ * silently losing precision.
+ */
+function parseInt8(text: string): number | string {
+  const value = Number(text)
+  return Number.isSafeInteger(value) ? value : text
+}
+
+/** Type parsers for pools this library creates; `pg.types` is never touched. */
+const poolTypes = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === INT8_OID && format !== 'binary') return parseInt8
+    return pg.types.getTypeParser(oid, format)
+  },
+} as pg.CustomTypesConfig
+
+/** Settings of a pool created by `createDatabase`. */
+export interface OwnedPoolSettings {
+  readonly connectionString: string
+  readonly applicationName: string
+  readonly min: number
+  readonly max: number
+  readonly statementTimeoutMs: number
+  readonly connectionTimeoutMs: number
+  readonly logger: Logger
+}
+
+/**
+ * A pg Pool owned by the library. An idle client's error (a restarted server,
+ * a terminated backend) is logged; without a listener node-postgres would
+ * crash the host process.
+ */
+export function createOwnedPgPool(settings: OwnedPoolSettings): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: settings.connectionString,
+    application_name: settings.applicationName,
+    min: settings.min,
+    max: settings.max,
+    statement_timeout: settings.statementTimeoutMs,
+    connectionTimeoutMillis: settings.connectionTimeoutMs,
+    types: poolTypes,
+  })
+  pool.on('error', (error) => {
+    settings.logger.warn({ err: error }, 'idle PostgreSQL connection failed; the pool will replace it')
+  })
+  return pool
+}
+
+/** Lends a host's pool to Kysely without ever ending it. */
+export function borrowedPool(pool: PostgresPool): PostgresPool {
+  return {
+    connect: () => pool.connect(),
+    end: async () => {},
+  }
+}

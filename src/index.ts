@@ -1,0 +1,5 @@
+export * from './schema/index.js'
+export * from './errors/index.js'
+export * from './logging/index.js'
+export * from './connection/index.js'
+export * from './migrator/index.js'

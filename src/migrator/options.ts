@@ -1,0 +1,44 @@
+import type { TimescaleMode } from '../../migrations/index.js'
+import { consoleLogger, silentLogger, type Logger } from '../logging/logger.js'
+
+/** The table where applied migrations are recorded (Kysely's format, so kysely-ctl shares it). */
+export const MIGRATION_TABLE = 'schema_migrations'
+/** The lock table beside {@link MIGRATION_TABLE}. */
+export const MIGRATION_LOCK_TABLE = 'schema_migrations_lock'
+
+/**
+ * Options of `migrateToLatest`, `migrateTo`, `migrateDown` and `createMigrator`.
+ *
+ * @example
+ * ```ts
+ * import { migrateToLatest, type MigratorOptions } from 'plantops-db'
+ * const options: MigratorOptions = { timescaledb: 'require', unknownMigrations: 'error', logger: false }
+ * await migrateToLatest(db, options)
+ * ```
+ */
+export interface MigratorOptions {
+  /** TimescaleDB for `telemetry`: `'auto'` (default), `'require'` or `'off'`. */
+  readonly timescaledb?: TimescaleMode
+  /**
+   * What to do when the database records migrations this release does not
+   * ship (a newer release ran): `'warn'` (default) and carry on, or `'error'`.
+   */
+  readonly unknownMigrations?: 'warn' | 'error'
+  /** Where progress goes: a pino-compatible logger, or `false` for silence. Default: the console. */
+  readonly logger?: Logger | false
+}
+
+/** {@link MigratorOptions} with every default filled in. */
+export interface ResolvedMigratorOptions {
+  readonly timescaledb: TimescaleMode
+  readonly unknownMigrations: 'warn' | 'error'
+  readonly logger: Logger
+}
+
+export function resolveMigratorOptions(options: MigratorOptions = {}): ResolvedMigratorOptions {
+  return Object.freeze({
+    timescaledb: options.timescaledb ?? 'auto',
+    unknownMigrations: options.unknownMigrations ?? 'warn',
+    logger: options.logger === false ? silentLogger : (options.logger ?? consoleLogger),
+  })
+}

@@ -1,0 +1,3 @@
+export * from './metrics.js'
+export * from './json-columns.js'
+export type * from './database.js'

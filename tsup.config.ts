@@ -1,0 +1,15 @@
+import { defineConfig } from 'tsup'
+
+export default defineConfig({
+  entry: { index: 'src/index.ts' },
+  format: ['esm'],
+  target: 'node20',
+  platform: 'node',
+  dts: true,
+  sourcemap: true,
+  clean: true,
+  splitting: true,
+  treeshake: true,
+  // Peers, including the optional ones, come from the host's node_modules, never the bundle.
+  external: ['kysely', 'pg', 'zod', '@electric-sql/pglite', 'mqtt'],
+})
