@@ -17,8 +17,15 @@ export interface Logger {
   error(fields: object, message: string): void
 }
 
-function hasFields(fields: object): boolean {
-  return Object.keys(fields).length > 0
+type ConsoleMethod = (...data: unknown[]) => void
+
+/** Messages are written to be read alone; only an attached error adds to them. */
+function toConsole(write: ConsoleMethod) {
+  return (fields: object, message: string): void => {
+    const error = (fields as { err?: unknown }).err
+    if (error === undefined) write(`[plantops-db] ${message}`)
+    else write(`[plantops-db] ${message}`, error)
+  }
 }
 
 /**
@@ -28,23 +35,14 @@ function hasFields(fields: object): boolean {
  * @example
  * ```ts
  * import { consoleLogger } from 'plantops-db'
- * consoleLogger.info({ migration: '001_create_plants' }, 'applying migration')
+ * consoleLogger.info({ migration: '001_create_plants' }, 'applying migration 001_create_plants')
  * ```
  */
 export const consoleLogger: Logger = Object.freeze({
   debug() {},
-  info(fields: object, message: string) {
-    if (hasFields(fields)) console.info(`[plantops-db] ${message}`, fields)
-    else console.info(`[plantops-db] ${message}`)
-  },
-  warn(fields: object, message: string) {
-    if (hasFields(fields)) console.warn(`[plantops-db] ${message}`, fields)
-    else console.warn(`[plantops-db] ${message}`)
-  },
-  error(fields: object, message: string) {
-    if (hasFields(fields)) console.error(`[plantops-db] ${message}`, fields)
-    else console.error(`[plantops-db] ${message}`)
-  },
+  info: toConsole((...data) => console.info(...data)),
+  warn: toConsole((...data) => console.warn(...data)),
+  error: toConsole((...data) => console.error(...data)),
 })
 
 /**

@@ -1,0 +1,134 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { PGlite } from '@electric-sql/pglite'
+import { sql } from 'kysely'
+import pg from 'pg'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { ConfigurationError, createDatabase, migrateToLatest, type PGliteLike } from '../src/index.js'
+import { createServerDatabase, describeEachBackend, describeServer, type TestDatabase } from './support/backends.js'
+
+describe('createDatabase', () => {
+  it('refuses two connection sources at once, naming both', () => {
+    const pglite = {} as PGliteLike
+    expect(() => createDatabase({ connectionString: 'postgres://x@localhost/db', pglite })).toThrow(
+      new ConfigurationError('createDatabase takes one connection source, but got connectionString and pglite.'),
+    )
+  })
+
+  it('uses a host PGlite instance and never closes it', async () => {
+    const pglite = new PGlite()
+    const db = createDatabase({ pglite })
+    await sql`CREATE TABLE t (n int)`.execute(db)
+    await db.destroy()
+    expect(pglite.closed).toBe(false)
+    expect((await pglite.query('SELECT count(*)::int AS n FROM t')).rows).toEqual([{ n: 0 }])
+    await pglite.close()
+  })
+
+  describe('embedded, stored in dataDir', () => {
+    let dir: string
+    beforeEach(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'plantops-pglite-'))
+    })
+    afterEach(async () => {
+      await rm(dir, { recursive: true, force: true })
+    })
+
+    it('keeps its rows across restarts', async () => {
+      const first = createDatabase({ dataDir: dir })
+      await migrateToLatest(first, { logger: false })
+      await first.insertInto('plants').values({ id: 'p1', name: 'Fern' }).execute()
+      await first.destroy()
+
+      const second = createDatabase({ dataDir: dir })
+      const report = await migrateToLatest(second, { logger: false })
+      expect(report.applied).toEqual([])
+      expect(await second.selectFrom('plants').select(['id', 'name']).execute()).toEqual([{ id: 'p1', name: 'Fern' }])
+      await second.destroy()
+    })
+  })
+})
+
+describeEachBackend('connection', (backend) => {
+  let t: TestDatabase
+  beforeEach(async () => {
+    t = await backend.open()
+    await sql`CREATE TABLE n (v int)`.execute(t.db)
+  })
+  afterEach(async () => {
+    await t.close()
+  })
+
+  it('reports affected row counts to Kysely', async () => {
+    const inserted = await t.db.insertInto('n' as never).values([{ v: 1 }, { v: 2 }, { v: 3 }] as never).executeTakeFirstOrThrow()
+    expect(inserted.numInsertedOrUpdatedRows).toBe(3n)
+    const updated = await t.db.updateTable('n' as never).set({ v: 9 } as never).where('v' as never, '>', 1 as never).executeTakeFirstOrThrow()
+    expect(updated.numUpdatedRows).toBe(2n)
+    const deleted = await t.db.deleteFrom('n' as never).executeTakeFirstOrThrow()
+    expect(deleted.numDeletedRows).toBe(3n)
+  })
+
+  it('returns BIGINT counts as numbers', async () => {
+    await sql`INSERT INTO n VALUES (1), (2)`.execute(t.db)
+    const { rows } = await sql<{ n: unknown }>`SELECT count(*) AS n FROM n`.execute(t.db)
+    expect(rows).toEqual([{ n: 2 }])
+  })
+
+  it('isolates a transaction from statements issued beside it', async () => {
+    let inside!: () => void
+    const entered = new Promise<void>((resolve) => (inside = resolve))
+    const transaction = t.db
+      .transaction()
+      .execute(async (trx) => {
+        await sql`INSERT INTO n VALUES (42)`.execute(trx)
+        inside()
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        throw new Error('roll back')
+      })
+      .catch((error: Error) => error.message)
+    await entered
+    const { rows } = await sql<{ n: number }>`SELECT count(*) AS n FROM n`.execute(t.db)
+    expect(rows).toEqual([{ n: 0 }])
+    expect(await transaction).toBe('roll back')
+  })
+})
+
+describeServer('createDatabase with a server', () => {
+  let server: { url: string; drop(): Promise<void> }
+  beforeEach(async () => {
+    server = await createServerDatabase()
+  })
+  afterEach(async () => {
+    await server.drop()
+  })
+
+  it('never ends a pool the host lends it', async () => {
+    const pool = new pg.Pool({ connectionString: server.url, max: 2 })
+    const db = createDatabase({ pool })
+    await sql`SELECT 1`.execute(db)
+    await db.destroy()
+    expect((await pool.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }])
+    expect(pool.ended).toBe(false)
+    await pool.end()
+  })
+
+  it('configures its own pool without touching pg.types', async () => {
+    const globalInt8 = pg.types.getTypeParser(20, 'text')
+    const db = createDatabase({ connectionString: server.url })
+    const { rows } = await sql<{ name: string; timeout: string; big: unknown }>`
+      SELECT current_setting('application_name') AS name, current_setting('statement_timeout') AS timeout,
+        9007199254740993::int8 AS big`.execute(db)
+    expect(rows).toEqual([{ name: 'plantops-db', timeout: '1min', big: '9007199254740993' }])
+    expect(pg.types.getTypeParser(20, 'text')).toBe(globalInt8)
+    expect(globalInt8('5')).toBe('5')
+    await db.destroy()
+  })
+
+  it('reads DATABASE_URL from the environment it is given', async () => {
+    const db = createDatabase({ env: { DATABASE_URL: server.url } })
+    const { rows } = await sql<{ db: string }>`SELECT current_database() AS db`.execute(db)
+    expect(rows[0]!.db).toBe(new URL(server.url).pathname.slice(1))
+    await db.destroy()
+  })
+})

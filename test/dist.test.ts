@@ -1,0 +1,76 @@
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createServerDatabase, describeServer } from './support/backends.js'
+import { outsideProject, repoRoot, runNode } from './support/outside-project.js'
+import { SEED_MIGRATIONS } from './support/specification.js'
+
+const MIGRATE_SCRIPT = `
+import { createDatabase, migrateToLatest } from 'plantops-db'
+const db = createDatabase()
+try {
+  const report = await migrateToLatest(db, { logger: false })
+  console.log(JSON.stringify(report))
+} catch (error) {
+  console.log(JSON.stringify({ name: error.name, code: error.code, message: error.message }))
+} finally {
+  await db.destroy()
+}
+`
+
+const RUNTIME_DEPENDENCIES = ['kysely', 'pg', 'zod']
+let cleanup: (() => Promise<void>) | undefined
+
+afterEach(async () => {
+  await cleanup?.()
+  cleanup = undefined
+})
+
+async function runOutside(dependencies: readonly string[], env: Record<string, string | undefined> = {}) {
+  const project = await outsideProject(dependencies)
+  cleanup = project.remove
+  await writeFile(join(project.dir, 'main.mjs'), MIGRATE_SCRIPT)
+  const result = await runNode(['main.mjs'], { cwd: project.dir, env: { DATABASE_URL: undefined, ...env } })
+  expect(result.stderr).toBe('')
+  expect(result.code).toBe(0)
+  return JSON.parse(result.stdout.trim())
+}
+
+describe('the built package, imported from outside the repository', () => {
+  it('keeps its dependencies out of the bundle', async () => {
+    const bundle = await readFile(join(repoRoot, 'dist/index.js'), 'utf8')
+    expect(bundle).toMatch(/from ['"]kysely['"]/)
+    expect(bundle).toMatch(/from ['"]pg['"]/)
+    expect(bundle).not.toContain('class PGlite')
+    expect(bundle).not.toMatch(/readdir|migrationFolder/)
+  })
+
+  it('migrates an embedded database with its statically bundled migrations', async () => {
+    const report = await runOutside([...RUNTIME_DEPENDENCIES, '@electric-sql/pglite'])
+    expect(report.applied).toEqual(SEED_MIGRATIONS)
+    expect(report.telemetry).toEqual({ hypertable: false, timescaledb: 'unavailable' })
+  })
+
+  it('says exactly what to do when there is neither DATABASE_URL nor PGlite', async () => {
+    const outcome = await runOutside(RUNTIME_DEPENDENCIES)
+    expect(outcome).toEqual({
+      name: 'ConfigurationError',
+      code: 'CONFIGURATION',
+      message:
+        'plantops-db has no database to connect to: set DATABASE_URL (or pass { connectionString } or { pool }) ' +
+        'to use PostgreSQL, or run `npm install @electric-sql/pglite` to use the embedded database.',
+    })
+  })
+})
+
+describeServer('the built package, against the server', () => {
+  it('migrates the database in DATABASE_URL', async () => {
+    const server = await createServerDatabase()
+    try {
+      const report = await runOutside(RUNTIME_DEPENDENCIES, { DATABASE_URL: server.url })
+      expect(report.applied).toEqual(SEED_MIGRATIONS)
+    } finally {
+      await server.drop()
+    }
+  })
+})

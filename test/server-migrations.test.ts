@@ -1,0 +1,81 @@
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { sql } from 'kysely'
+import { afterEach, beforeEach, expect, it } from 'vitest'
+import { createDatabase, migrateToLatest } from '../src/index.js'
+import { createServerDatabase, describeServer } from './support/backends.js'
+import { describeTable, tablesIn } from './support/catalog.js'
+import { outsideProject, repoRoot, runNode } from './support/outside-project.js'
+import { SEED_MIGRATIONS, specification } from './support/specification.js'
+
+const PROCESSES = 10
+
+/** Each process connects first, then all start migrating at the same instant. */
+const STARTUP_SCRIPT = `
+import { createDatabase, migrateToLatest } from 'plantops-db'
+const db = createDatabase({ min: 1, max: 2 })
+await db.selectNoFrom((eb) => eb.lit(1).as('ready')).execute()
+await new Promise((resolve) => setTimeout(resolve, Math.max(0, Number(process.env.START_AT) - Date.now())))
+const report = await migrateToLatest(db, { logger: false })
+console.log(JSON.stringify(report))
+await db.destroy()
+`
+
+describeServer('migrations on a real server', () => {
+  let server: { url: string; drop(): Promise<void> }
+  beforeEach(async () => {
+    server = await createServerDatabase()
+  })
+  afterEach(async () => {
+    await server.drop()
+  })
+
+  it(`applies each migration exactly once when ${PROCESSES} processes start together`, async () => {
+    const project = await outsideProject(['kysely', 'pg', 'zod'])
+    try {
+      await writeFile(join(project.dir, 'startup.mjs'), STARTUP_SCRIPT)
+      const startAt = String(Date.now() + 3_000)
+      const results = await Promise.all(
+        Array.from({ length: PROCESSES }, () =>
+          runNode(['startup.mjs'], { cwd: project.dir, env: { DATABASE_URL: server.url, START_AT: startAt } }),
+        ),
+      )
+      for (const result of results) expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' })
+      const reports = results.map((r) => JSON.parse(r.stdout.trim()) as { applied: string[]; alreadyApplied: string[] })
+      expect(reports.flatMap((r) => r.applied).sort()).toEqual(SEED_MIGRATIONS)
+      for (const report of reports) expect([...report.applied, ...report.alreadyApplied].sort()).toEqual(SEED_MIGRATIONS)
+    } finally {
+      await project.remove()
+    }
+    const db = createDatabase({ connectionString: server.url })
+    const { rows } = await sql<{ name: string; n: number }>`
+      SELECT name, count(*) AS n FROM schema_migrations GROUP BY name ORDER BY name`.execute(db)
+    expect(rows).toEqual(SEED_MIGRATIONS.map((name) => ({ name, n: 1 })))
+    await db.destroy()
+  })
+
+  it('gives the same schema and records through `npx kysely migrate:latest`', async () => {
+    const kyselyCtl = join(repoRoot, 'node_modules/kysely-ctl/dist/bin.mjs')
+    const run = (command: string[]) =>
+      runNode([kyselyCtl, ...command, '--no-outdated-check'], { cwd: repoRoot, env: { DATABASE_URL: server.url } })
+    const up = await run(['migrate:latest'])
+    expect(up.code, up.stdout + up.stderr).toBe(0)
+
+    const db = createDatabase({ connectionString: server.url })
+    const recorded = await sql<{ name: string }>`SELECT name FROM schema_migrations ORDER BY name`.execute(db)
+    expect(recorded.rows.map((r) => r.name)).toEqual(SEED_MIGRATIONS)
+    for (const table of Object.keys(specification)) {
+      expect({ table, ...(await describeTable(db, table)) }).toEqual({ table, ...specification[table] })
+    }
+    // The library sees kysely-ctl's records as its own.
+    expect((await migrateToLatest(db, { logger: false })).alreadyApplied).toEqual(SEED_MIGRATIONS)
+
+    const down = await run(['migrate:down'])
+    expect(down.code, down.stdout + down.stderr).toBe(0)
+    expect(await tablesIn(db)).not.toContain('care_plans')
+    const rollback = await run(['migrate:rollback', '--all'])
+    expect(rollback.code, rollback.stdout + rollback.stderr).toBe(0)
+    expect(await tablesIn(db)).toEqual(['schema_migrations', 'schema_migrations_lock'])
+    await db.destroy()
+  })
+})
