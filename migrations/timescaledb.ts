@@ -69,6 +69,6 @@ export async function makeTelemetryHypertable(db: Kysely<any>, context: Migratio
     logger.info({ table: 'telemetry' }, 'telemetry is a TimescaleDB hypertable on "time"')
     return
   }
-  if (mode === 'require') throw new TimescaleUnavailableError(failure)
+  if (mode === 'require') throw new TimescaleUnavailableError("timescaledb: 'require'", failure)
   logger.warn({ table: 'telemetry', reason: failure }, `telemetry stays a plain table: ${failure}`)
 }

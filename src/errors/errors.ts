@@ -87,8 +87,9 @@ export class UnknownMigrationsError extends PlantopsError {
 }
 
 /**
- * `timescaledb: 'require'` was asked for, but `telemetry` could not be made a
- * hypertable. The message gives PostgreSQL's reason.
+ * Telemetry is not a TimescaleDB hypertable, but what was asked needs one:
+ * `timescaledb: 'require'` in the migrator, or a compression or retention
+ * policy. The message says what was asked and why it cannot be done.
  *
  * @example
  * ```ts
@@ -99,7 +100,122 @@ export class UnknownMigrationsError extends PlantopsError {
  * ```
  */
 export class TimescaleUnavailableError extends PlantopsError {
-  constructor(reason: string, options?: { cause?: unknown }) {
-    super('TIMESCALEDB_UNAVAILABLE', `telemetry must be a TimescaleDB hypertable (timescaledb: 'require'), but ${reason}`, options)
+  constructor(what: string, reason: string, options?: { cause?: unknown }) {
+    super('TIMESCALEDB_UNAVAILABLE', `${what} needs telemetry to be a TimescaleDB hypertable, but ${reason}`, options)
+  }
+}
+
+/** One problem found in an input: where (`path`, as in zod) and what. */
+export interface ValidationIssue {
+  readonly path: readonly (string | number)[]
+  readonly message: string
+}
+
+function describeIssues(what: string, issues: readonly ValidationIssue[]): string {
+  const listed = issues.map((issue) => (issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message))
+  return `invalid ${what}: ${listed.join('; ')}`
+}
+
+/**
+ * An input was refused before any SQL ran (or the database refused a value
+ * as malformed). `issues` lists each problem with its field path.
+ *
+ * @example
+ * ```ts
+ * import { ValidationError } from 'plantops-db'
+ * try { await repos.plants.create({ name: '' }) } catch (err) {
+ *   if (err instanceof ValidationError) console.log(err.issues) // [{ path: ['name'], message: … }]
+ * }
+ * ```
+ */
+export class ValidationError extends PlantopsError {
+  readonly issues: readonly ValidationIssue[]
+
+  constructor(what: string, issues: readonly ValidationIssue[], options?: { cause?: unknown }) {
+    super('VALIDATION', describeIssues(what, issues), options)
+    this.issues = Object.freeze(issues.map((issue) => Object.freeze({ ...issue, path: [...issue.path] })))
+  }
+}
+
+/**
+ * The row asked for does not exist.
+ *
+ * @example
+ * ```ts
+ * import { NotFoundError } from 'plantops-db'
+ * await repos.plants.get('plant_missing').catch((err) => {
+ *   if (err instanceof NotFoundError) console.log(err.entity, err.key) // 'plant', 'plant_missing'
+ * })
+ * ```
+ */
+export class NotFoundError extends PlantopsError {
+  constructor(
+    readonly entity: string,
+    readonly key: string,
+  ) {
+    super('NOT_FOUND', `${entity} "${key}" does not exist`)
+  }
+}
+
+/**
+ * A value that must be unique is already taken: a plant or device id, a MAC
+ * address, an MQTT username, a plant's care plan.
+ *
+ * @example
+ * ```ts
+ * import { ConflictError } from 'plantops-db'
+ * await repos.devices.provision({ macAddress: 'AA:BB:CC:00:11:22', sensorTypes: [] }).catch((err) => {
+ *   if (err instanceof ConflictError) console.log(err.field) // 'macAddress'
+ * })
+ * ```
+ */
+export class ConflictError extends PlantopsError {
+  constructor(
+    readonly entity: string,
+    readonly field: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super('CONFLICT', message, options)
+  }
+}
+
+/**
+ * The input names a plant or device that does not exist (named so it does not
+ * shadow JavaScript's global `ReferenceError`).
+ *
+ * @example
+ * ```ts
+ * import { MissingReferenceError } from 'plantops-db'
+ * await repos.devices.assignPlant('dev_1', 'plant_gone').catch((err) => {
+ *   if (err instanceof MissingReferenceError) console.log(err.entity) // 'plant'
+ * })
+ * ```
+ */
+export class MissingReferenceError extends PlantopsError {
+  constructor(
+    readonly entity: string,
+    readonly key: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super('MISSING_REFERENCE', key === undefined ? `the referenced ${entity} does not exist` : `${entity} "${key}" does not exist`, options)
+  }
+}
+
+/**
+ * The row exists but its state forbids the operation, for example assigning
+ * a decommissioned device.
+ *
+ * @example
+ * ```ts
+ * import { InvalidStateError } from 'plantops-db'
+ * await repos.devices.assignPlant('dev_retired', 'plant_1').catch((err) => {
+ *   if (err instanceof InvalidStateError) console.log(err.message)
+ * })
+ * ```
+ */
+export class InvalidStateError extends PlantopsError {
+  constructor(message: string) {
+    super('INVALID_STATE', message)
   }
 }

@@ -1,1 +1,2 @@
 export * from './errors.js'
+export { isTransientDatabaseError, sqlStateOf } from './sqlstate.js'

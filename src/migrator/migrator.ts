@@ -145,7 +145,7 @@ async function run(
   for (const name of report.applied) resolved.logger.info({ migration: name }, `${verb} migration ${name}`)
   if (report.applied.length === 0) resolved.logger.info({}, 'database schema is up to date')
   if (resolved.timescaledb === 'require' && direction === 'up' && !report.telemetry.hypertable) {
-    throw new TimescaleUnavailableError('the existing telemetry table is a plain table')
+    throw new TimescaleUnavailableError("timescaledb: 'require'", 'the existing telemetry table is a plain table')
   }
   return report
 }

@@ -1,7 +1,9 @@
 import { z } from 'zod'
 import { METRICS, metricSchema, type Metric } from './metrics.js'
 
-const finite = z.number().finite()
+// JSON has no -0; normalising it means what is validated is exactly what is stored.
+const finite = (base = z.number()) =>
+  base.refine(Number.isFinite, { message: 'must be a finite number' }).transform((n) => (Object.is(n, -0) ? 0 : n))
 
 /** Ensures `min <= max` when both bounds are present. */
 function boundsAreOrdered(range: { min?: number; max?: number }): boolean {
@@ -19,7 +21,7 @@ function boundsAreOrdered(range: { min?: number; max?: number }): boolean {
  * ```
  */
 export const thresholdRangeSchema = z
-  .strictObject({ min: finite.optional(), max: finite.optional() })
+  .strictObject({ min: finite().optional(), max: finite().optional() })
   .refine(boundsAreOrdered, { message: 'min must be less than or equal to max', path: ['min'] })
 
 /**
@@ -87,7 +89,7 @@ export const sensorTypesSchema = z
 export type SensorTypes = z.infer<typeof sensorTypesSchema>
 
 const rangeSchema = z
-  .strictObject({ min: finite, max: finite })
+  .strictObject({ min: finite(), max: finite() })
   .refine(boundsAreOrdered, { message: 'min must be less than or equal to max', path: ['min'] })
 
 /**
@@ -123,13 +125,13 @@ export const planDataSchema = z.strictObject({
   version: z.literal(1),
   summary: z.string().min(1).max(2_000),
   watering: z.strictObject({
-    intervalDays: finite.positive().max(365),
-    amountMl: finite.positive().max(100_000).optional(),
+    intervalDays: finite(z.number().positive().max(365)),
+    amountMl: finite(z.number().positive().max(100_000)).optional(),
     soilMoisture: rangeSchema.optional(),
   }),
   light: z.strictObject({
     lux: rangeSchema,
-    hoursPerDay: finite.min(0).max(24).optional(),
+    hoursPerDay: finite(z.number().min(0).max(24)).optional(),
   }),
   temperature: rangeSchema,
   humidity: rangeSchema,

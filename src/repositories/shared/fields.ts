@@ -1,0 +1,32 @@
+import { z } from 'zod'
+
+/**
+ * Text PostgreSQL stores exactly as given: no NUL characters (TEXT cannot hold
+ * them) and no lone UTF-16 surrogates (they cannot be encoded as UTF-8, so
+ * they would come back changed).
+ */
+export function storableText(maxLength: number) {
+  return z
+    .string()
+    .max(maxLength)
+    .refine((value) => !value.includes('\u0000'), { message: 'must not contain NUL characters' })
+    .refine((value) => value.isWellFormed(), { message: 'must be well-formed Unicode (no lone surrogates)' })
+}
+
+/**
+ * Identifiers of plants and devices: 1–128 characters from `[A-Za-z0-9_.:-]`,
+ * so an id is safe in an MQTT topic segment, a URL path and a log line.
+ */
+export const idSchema = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9_.:-]+$/, { message: 'may only contain letters, digits, "_", ".", ":" and "-"' })
+
+/** A `Date`, or an ISO-8601 date-time with an offset; always a valid instant. */
+export const instantSchema = z
+  .union([z.date(), z.iso.datetime({ offset: true }).transform((text) => new Date(text))])
+  .refine((date) => Number.isFinite(date.getTime()), { message: 'must be a valid date' })
+
+/** A finite number (no NaN, no ±Infinity). */
+export const finiteNumber = z.number().refine(Number.isFinite, { message: 'must be a finite number' })

@@ -1,0 +1,6 @@
+export { guarded } from './database-errors.js'
+export { finiteNumber, idSchema, instantSchema, storableText } from './fields.js'
+export { generateId } from './ids.js'
+export { decodeCursor, encodeCursor, pageFields, toPage, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type Page } from './paging.js'
+export { validate } from './validate.js'
+export { timeCursorShape, timeKey, withoutKey } from './time-keyset.js'
