@@ -149,6 +149,8 @@ export function createDevicesRepository(db: Kysely<Database>, options: DevicesRe
     return device
   }
 
+  const updateDevice = (id: string) => db.updateTable('devices').where('id', '=', id)
+
   /** Applies a change unless the device is decommissioned, and says which it was. */
   const changeActive = async (id: string, change: (query: ReturnType<typeof updateDevice>) => typeof query) => {
     const updated = await guarded('device', () =>
@@ -158,7 +160,6 @@ export function createDevicesRepository(db: Kysely<Database>, options: DevicesRe
     await existing(id)
     throw new InvalidStateError(`device "${id}" is decommissioned and cannot be changed`)
   }
-  const updateDevice = (id: string) => db.updateTable('devices').where('id', '=', id)
 
   return {
     async provision(input) {
@@ -247,7 +248,7 @@ export function createDevicesRepository(db: Kysely<Database>, options: DevicesRe
       if (typeof username !== 'string' || typeof password !== 'string') return null
       const device = idSchema.safeParse(username).success ? await byColumn('mqtt_username', username) : undefined
       const usable = device !== undefined && device.status !== DECOMMISSIONED
-      const matches = await verifyDevicePassword(password, usable ? device.mqtt_password_hash : undefined)
+      const matches = await verifyDevicePassword(password, usable ? device.mqtt_password_hash : undefined, options.passwordIterations)
       return matches && usable ? device : null
     },
 

@@ -22,7 +22,14 @@ export function generateDevicePassword(): string {
 /**
  * Hashes `password` in Mosquitto's password-file format,
  * `$7$<iterations>$<base64 salt>$<base64 hash>`, exactly as `mosquitto_passwd`
- * writes it, so a real Mosquitto can authenticate the device.
+ * writes it, so a real Mosquitto can authenticate the device. Runs on libuv's
+ * thread pool, not the event loop.
+ *
+ * @example
+ * ```ts
+ * import { hashDevicePassword } from 'plantops-db'
+ * const line = await hashDevicePassword('s3cret') // '$7$210000$…$…'
+ * ```
  */
 export async function hashDevicePassword(password: string, iterations = DEFAULT_PASSWORD_ITERATIONS): Promise<string> {
   const salt = randomBytes(SALT_BYTES)
@@ -45,20 +52,31 @@ function parseHash(encoded: string): ParsedHash | undefined {
   return { iterations, salt: Buffer.from(match[2]!, 'base64'), hash }
 }
 
-/** Stands in for an unknown user's hash so a miss costs as much as a hit. */
-const DECOY: ParsedHash = {
-  iterations: DEFAULT_PASSWORD_ITERATIONS,
-  salt: Buffer.alloc(SALT_BYTES),
-  hash: Buffer.alloc(HASH_BYTES),
+/** Stands in for an unknown user's hash, at the cost of a real one. */
+function decoy(iterations: number): ParsedHash {
+  return { iterations, salt: Buffer.alloc(SALT_BYTES), hash: Buffer.alloc(HASH_BYTES) }
 }
 
 /**
  * Whether `password` matches a `$7$` line. Compares in constant time, and
- * spends the same work on a missing or malformed hash (pass `undefined`), so
- * timing tells nothing about which usernames exist.
+ * spends the same work (`decoyIterations`, the deployment's own count) on a
+ * missing or malformed hash (pass `undefined`), so timing tells nothing about
+ * which usernames exist.
+ *
+ * @example
+ * ```ts
+ * import { hashDevicePassword, verifyDevicePassword } from 'plantops-db'
+ * const line = await hashDevicePassword('s3cret')
+ * await verifyDevicePassword('s3cret', line) // true
+ * ```
  */
-export async function verifyDevicePassword(password: string, encoded: string | undefined): Promise<boolean> {
-  const parsed = (encoded === undefined ? undefined : parseHash(encoded)) ?? DECOY
-  const candidate = await derive(password, parsed.salt, parsed.iterations, HASH_BYTES, 'sha512')
-  return timingSafeEqual(candidate, parsed.hash) && parsed !== DECOY
+export async function verifyDevicePassword(
+  password: string,
+  encoded: string | undefined,
+  decoyIterations = DEFAULT_PASSWORD_ITERATIONS,
+): Promise<boolean> {
+  const parsed = encoded === undefined ? undefined : parseHash(encoded)
+  const against = parsed ?? decoy(decoyIterations)
+  const candidate = await derive(password, against.salt, against.iterations, HASH_BYTES, 'sha512')
+  return timingSafeEqual(candidate, against.hash) && parsed !== undefined
 }

@@ -1,9 +1,9 @@
 import { z } from 'zod'
 import { METRICS, metricSchema, type Metric } from './metrics.js'
+import { withoutNegativeZero } from './numbers.js'
 
-// JSON has no -0; normalising it means what is validated is exactly what is stored.
 const finite = (base = z.number()) =>
-  base.refine(Number.isFinite, { message: 'must be a finite number' }).transform((n) => (Object.is(n, -0) ? 0 : n))
+  base.refine(Number.isFinite, { message: 'must be a finite number' }).transform(withoutNegativeZero)
 
 /** Ensures `min <= max` when both bounds are present. */
 function boundsAreOrdered(range: { min?: number; max?: number }): boolean {

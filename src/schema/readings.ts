@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { METRICS, METRIC_RANGES, type Metric } from './metrics.js'
+import { withoutNegativeZero } from './numbers.js'
 
 /** Zod's default `number` message names the type, not the problem; these name the problem. */
 function metricValueSchema(metric: Metric) {
@@ -12,6 +13,7 @@ function metricValueSchema(metric: Metric) {
     .refine((value) => value >= min && value <= max, {
       message: `${metric} must be between ${min} and ${max} ${unit} (a physically plausible reading)`,
     })
+    .transform(withoutNegativeZero)
 }
 
 /**

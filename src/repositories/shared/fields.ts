@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { withoutNegativeZero } from '../../schema/numbers.js'
 
 /**
  * Text PostgreSQL stores exactly as given: no NUL characters (TEXT cannot hold
@@ -28,5 +29,5 @@ export const instantSchema = z
   .union([z.date(), z.iso.datetime({ offset: true }).transform((text) => new Date(text))])
   .refine((date) => Number.isFinite(date.getTime()), { message: 'must be a valid date' })
 
-/** A finite number (no NaN, no ±Infinity). */
-export const finiteNumber = z.number().refine(Number.isFinite, { message: 'must be a finite number' })
+/** A finite number (no NaN, no ±Infinity); -0 becomes 0, see `withoutNegativeZero`. */
+export const finiteNumber = z.number().refine(Number.isFinite, { message: 'must be a finite number' }).transform(withoutNegativeZero)

@@ -1,0 +1,98 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createConnection, createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+const CANDIDATES = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto', '/usr/local/sbin/mosquitto']
+export const mosquittoBinary = CANDIDATES.find((path) => existsSync(path))
+/** Suites that start their own broker run where the binary is, and must run in CI. */
+export const mosquittoEnabled = mosquittoBinary !== undefined || process.env.CI === 'true'
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+function accepting(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ port, host: '127.0.0.1' })
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once('error', () => resolve(false))
+  })
+}
+
+async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+export interface MosquittoBroker {
+  readonly url: string
+  readonly port: number
+  /** Everything the broker logged, for a failing test's message. */
+  log(): string
+  stop(): Promise<void>
+  /** Stops and starts the broker on the same port with the same configuration. */
+  restart(): Promise<void>
+}
+
+/** A private Mosquitto on a free loopback port, with the configuration lines given. */
+export async function startMosquitto(options: { passwordFile?: string; config?: string[] } = {}): Promise<MosquittoBroker> {
+  if (!mosquittoBinary) throw new Error('mosquitto is not installed: CI=true requires it (apt-get install mosquitto)')
+  const dir = await mkdtemp(join(tmpdir(), 'plantops-mosquitto-'))
+  await chmod(dir, 0o755) // the broker may drop privileges and must still read its files
+  const port = await freePort()
+  const lines = [`listener ${port} 127.0.0.1`, 'persistence false', 'log_dest stderr', ...(options.config ?? [])]
+  if (process.getuid?.() === 0) lines.push('user root')
+  if (options.passwordFile !== undefined) {
+    const path = join(dir, 'passwd')
+    await writeFile(path, options.passwordFile, { mode: 0o644 })
+    lines.push('allow_anonymous false', `password_file ${path}`)
+  } else {
+    lines.push('allow_anonymous true')
+  }
+  const configPath = join(dir, 'mosquitto.conf')
+  await writeFile(configPath, `${lines.join('\n')}\n`)
+
+  let output = ''
+  let child: ChildProcess
+  const start = async () => {
+    child = spawn(mosquittoBinary!, ['-c', configPath], { stdio: ['ignore', 'ignore', 'pipe'] })
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    await waitUntil(() => accepting(port), `mosquitto on port ${port}:\n${output}`)
+  }
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    child.kill('SIGTERM')
+    await exited
+  }
+  await start()
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    port,
+    log: () => output,
+    async stop() {
+      await stop()
+      await rm(dir, { recursive: true, force: true })
+    },
+    async restart() {
+      await stop()
+      await start()
+    },
+  }
+}
