@@ -5,6 +5,9 @@ import { createTelemetry } from './003_create_telemetry.js'
 import { createAlerts } from './004_create_alerts.js'
 import { createSettings } from './005_create_settings.js'
 import { createCarePlans } from './006_create_care_plans.js'
+import { uniqueTelemetryReading } from './007_unique_telemetry_reading.js'
+import { createTelemetryRejects } from './008_create_telemetry_rejects.js'
+import { trackDeviceContext } from './009_track_device_context.js'
 import type { MigrationContext } from './context.js'
 
 export type { MigrationContext, TimescaleMode } from './context.js'
@@ -22,5 +25,8 @@ export function buildMigrations(context: MigrationContext): Record<string, Migra
     '004_create_alerts': createAlerts,
     '005_create_settings': createSettings,
     '006_create_care_plans': createCarePlans,
+    '007_unique_telemetry_reading': uniqueTelemetryReading,
+    '008_create_telemetry_rejects': createTelemetryRejects,
+    '009_track_device_context': trackDeviceContext,
   }
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createServerDatabase, describeServer } from './support/backends.js'
 import { outsideProject, repoRoot, runNode } from './support/outside-project.js'
-import { SEED_MIGRATIONS } from './support/specification.js'
+import { ALL_MIGRATIONS } from './support/specification.js'
 
 const MIGRATE_SCRIPT = `
 import { createDatabase, migrateToLatest } from 'plantops-db'
@@ -47,7 +47,7 @@ describe('the built package, imported from outside the repository', () => {
 
   it('migrates an embedded database with its statically bundled migrations', async () => {
     const report = await runOutside([...RUNTIME_DEPENDENCIES, '@electric-sql/pglite'])
-    expect(report.applied).toEqual(SEED_MIGRATIONS)
+    expect(report.applied).toEqual(ALL_MIGRATIONS)
     expect(report.telemetry).toEqual({ hypertable: false, timescaledb: 'unavailable' })
   })
 
@@ -68,7 +68,7 @@ describeServer('the built package, against the server', () => {
     const server = await createServerDatabase()
     try {
       const report = await runOutside(RUNTIME_DEPENDENCIES, { DATABASE_URL: server.url })
-      expect(report.applied).toEqual(SEED_MIGRATIONS)
+      expect(report.applied).toEqual(ALL_MIGRATIONS)
     } finally {
       await server.drop()
     }

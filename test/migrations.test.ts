@@ -11,7 +11,7 @@ import {
 import { describeEachBackend, type TestDatabase } from './support/backends.js'
 import { describeTable, tablesIn } from './support/catalog.js'
 import { recordingLogger } from './support/recording-logger.js'
-import { SEED_MIGRATIONS, specification } from './support/specification.js'
+import { ALL_MIGRATIONS, specification } from './support/specification.js'
 
 const TABLES = Object.keys(specification).sort()
 
@@ -33,17 +33,17 @@ describeEachBackend('migrateToLatest', (backend) => {
     const logger = recordingLogger()
     const report = await migrateToLatest(t.db, { logger })
 
-    expect(report.applied).toEqual(SEED_MIGRATIONS)
+    expect(report.applied).toEqual(ALL_MIGRATIONS)
     expect(report.alreadyApplied).toEqual([])
     expect(report.unknown).toEqual([])
-    expect(await recorded(t)).toEqual(SEED_MIGRATIONS)
+    expect(await recorded(t)).toEqual(ALL_MIGRATIONS)
     expect(await tablesIn(t.db)).toEqual(
       [...TABLES, 'schema_migrations', 'schema_migrations_lock'].sort(),
     )
     for (const table of TABLES) {
       expect({ table, ...(await describeTable(t.db, table)) }).toEqual({ table, ...specification[table] })
     }
-    for (const name of SEED_MIGRATIONS) {
+    for (const name of ALL_MIGRATIONS) {
       expect(logger.entries).toContainEqual({ level: 'info', fields: { migration: name }, message: `applying migration ${name}` })
       expect(logger.entries).toContainEqual({ level: 'info', fields: { migration: name }, message: `applied migration ${name}` })
     }
@@ -78,14 +78,14 @@ describeEachBackend('migrateToLatest', (backend) => {
     await migrateToLatest(t.db, { logger: false })
     const second = await migrateToLatest(t.db, { logger: false })
     expect(second.applied).toEqual([])
-    expect(second.alreadyApplied).toEqual(SEED_MIGRATIONS)
-    expect(await recorded(t)).toEqual(SEED_MIGRATIONS)
+    expect(second.alreadyApplied).toEqual(ALL_MIGRATIONS)
+    expect(await recorded(t)).toEqual(ALL_MIGRATIONS)
   })
 
   it('lets concurrent callers in one process apply each migration once', async () => {
     const reports = await Promise.all(Array.from({ length: 5 }, () => migrateToLatest(t.db, { logger: false })))
-    expect(reports.flatMap((r) => r.applied).sort()).toEqual(SEED_MIGRATIONS)
-    expect(await recorded(t)).toEqual(SEED_MIGRATIONS)
+    expect(reports.flatMap((r) => r.applied).sort()).toEqual(ALL_MIGRATIONS)
+    expect(await recorded(t)).toEqual(ALL_MIGRATIONS)
   })
 
   it('adopts tables that already exist', async () => {
@@ -93,7 +93,7 @@ describeEachBackend('migrateToLatest', (backend) => {
       created_at TIMESTAMPTZ DEFAULT NOW())`.execute(t.db)
     await sql`INSERT INTO plants (id, name) VALUES ('p1', 'Fern')`.execute(t.db)
     const report = await migrateToLatest(t.db, { logger: false })
-    expect(report.applied).toEqual(SEED_MIGRATIONS)
+    expect(report.applied).toEqual(ALL_MIGRATIONS)
     const { rows } = await sql<{ id: string; name: string }>`SELECT id, name FROM plants`.execute(t.db)
     expect(rows).toEqual([{ id: 'p1', name: 'Fern' }])
     expect(await describeTable(t.db, 'plants')).toEqual(specification.plants)
@@ -106,7 +106,7 @@ describeEachBackend('migrateToLatest', (backend) => {
     const report = await migrateToLatest(t.db, { logger })
     expect(report.unknown).toEqual(['999_from_the_future'])
     expect(report.applied).toEqual([])
-    expect(report.alreadyApplied).toEqual(SEED_MIGRATIONS)
+    expect(report.alreadyApplied).toEqual(ALL_MIGRATIONS)
     const warnings = logger.entries.filter((e) => e.level === 'warn')
     expect(warnings).toHaveLength(1)
     expect(warnings[0]!.message).toContain('999_from_the_future')
@@ -126,16 +126,16 @@ describeEachBackend('migrateToLatest', (backend) => {
   it('reverts one step, then everything, and migrates up again', async () => {
     await migrateToLatest(t.db, { logger: false })
     const down = await migrateDown(t.db, { logger: false })
-    expect(down.applied).toEqual(['006_create_care_plans'])
-    expect(await tablesIn(t.db)).not.toContain('care_plans')
+    expect(down.applied).toEqual(['009_track_device_context'])
+    expect(await tablesIn(t.db)).not.toContain('plantops_context_epoch')
 
     const none = await migrateTo(t.db, 'none', { logger: false })
-    expect(none.applied).toEqual([...SEED_MIGRATIONS.slice(0, 5)].reverse())
+    expect(none.applied).toEqual([...ALL_MIGRATIONS.slice(0, 8)].reverse())
     expect(await tablesIn(t.db)).toEqual(['schema_migrations', 'schema_migrations_lock'])
 
     const to3 = await migrateTo(t.db, '003_create_telemetry', { logger: false })
-    expect(to3.applied).toEqual(SEED_MIGRATIONS.slice(0, 3))
-    expect(await recorded(t)).toEqual(SEED_MIGRATIONS.slice(0, 3))
+    expect(to3.applied).toEqual(ALL_MIGRATIONS.slice(0, 3))
+    expect(await recorded(t)).toEqual(ALL_MIGRATIONS.slice(0, 3))
 
     await expect(migrateTo(t.db, '042_nope', { logger: false })).rejects.toThrow(MigrationError)
   })
@@ -190,7 +190,7 @@ describeEachBackend('migrateToLatest', (backend) => {
       await sql`CREATE UNIQUE INDEX telemetry_blocks_hypertable ON telemetry (device_id)`.execute(t.db)
       const logger = recordingLogger()
       const report = await migrateToLatest(t.db, { logger })
-      expect(report.applied).toEqual(SEED_MIGRATIONS)
+      expect(report.applied).toEqual(ALL_MIGRATIONS)
       expect(report.telemetry).toEqual({ hypertable: false, timescaledb: 'available' })
       const warning = logger.entries.find((e) => e.level === 'warn')
       expect(warning?.message).toMatch(/^telemetry stays a plain table: .*time/)

@@ -6,7 +6,7 @@ import { createDatabase, migrateToLatest } from '../src/index.js'
 import { createServerDatabase, describeServer } from './support/backends.js'
 import { describeTable, tablesIn } from './support/catalog.js'
 import { outsideProject, repoRoot, runNode } from './support/outside-project.js'
-import { SEED_MIGRATIONS, specification } from './support/specification.js'
+import { ALL_MIGRATIONS, specification } from './support/specification.js'
 
 const PROCESSES = 10
 
@@ -42,15 +42,15 @@ describeServer('migrations on a real server', () => {
       )
       for (const result of results) expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' })
       const reports = results.map((r) => JSON.parse(r.stdout.trim()) as { applied: string[]; alreadyApplied: string[] })
-      expect(reports.flatMap((r) => r.applied).sort()).toEqual(SEED_MIGRATIONS)
-      for (const report of reports) expect([...report.applied, ...report.alreadyApplied].sort()).toEqual(SEED_MIGRATIONS)
+      expect(reports.flatMap((r) => r.applied).sort()).toEqual(ALL_MIGRATIONS)
+      for (const report of reports) expect([...report.applied, ...report.alreadyApplied].sort()).toEqual(ALL_MIGRATIONS)
     } finally {
       await project.remove()
     }
     const db = createDatabase({ connectionString: server.url })
     const { rows } = await sql<{ name: string; n: number }>`
       SELECT name, count(*) AS n FROM schema_migrations GROUP BY name ORDER BY name`.execute(db)
-    expect(rows).toEqual(SEED_MIGRATIONS.map((name) => ({ name, n: 1 })))
+    expect(rows).toEqual(ALL_MIGRATIONS.map((name) => ({ name, n: 1 })))
     await db.destroy()
   })
 
@@ -63,16 +63,16 @@ describeServer('migrations on a real server', () => {
 
     const db = createDatabase({ connectionString: server.url })
     const recorded = await sql<{ name: string }>`SELECT name FROM schema_migrations ORDER BY name`.execute(db)
-    expect(recorded.rows.map((r) => r.name)).toEqual(SEED_MIGRATIONS)
+    expect(recorded.rows.map((r) => r.name)).toEqual(ALL_MIGRATIONS)
     for (const table of Object.keys(specification)) {
       expect({ table, ...(await describeTable(db, table)) }).toEqual({ table, ...specification[table] })
     }
     // The library sees kysely-ctl's records as its own.
-    expect((await migrateToLatest(db, { logger: false })).alreadyApplied).toEqual(SEED_MIGRATIONS)
+    expect((await migrateToLatest(db, { logger: false })).alreadyApplied).toEqual(ALL_MIGRATIONS)
 
     const down = await run(['migrate:down'])
     expect(down.code, down.stdout + down.stderr).toBe(0)
-    expect(await tablesIn(db)).not.toContain('care_plans')
+    expect(await tablesIn(db)).not.toContain('plantops_context_epoch')
     const rollback = await run(['migrate:rollback', '--all'])
     expect(rollback.code, rollback.stdout + rollback.stderr).toBe(0)
     expect(await tablesIn(db)).toEqual(['schema_migrations', 'schema_migrations_lock'])

@@ -5,6 +5,7 @@ import type { Database } from '../schema/database.js'
 import { startEmbeddedPglite } from './embedded.js'
 import { borrowedPool, createOwnedPgPool } from './pg-pool.js'
 import { pgliteAsPool, type PGliteLike } from './pglite-pool.js'
+import { registerRawAccess, type RawAccess } from './raw-access.js'
 
 /**
  * How `createDatabase` connects. Give at most one of `connectionString`,
@@ -52,17 +53,19 @@ function chosenSources(options: CreateDatabaseOptions): string[] {
   return sources.filter((key) => options[key] !== undefined)
 }
 
-function resolvePool(options: CreateDatabaseOptions): PostgresPool | (() => Promise<PostgresPool>) {
+type ResolvedPool = { pool: PostgresPool | (() => Promise<PostgresPool>); access: RawAccess }
+
+function resolvePool(options: CreateDatabaseOptions): ResolvedPool {
   const chosen = chosenSources(options)
   if (chosen.length > 1) {
     throw new ConfigurationError(`createDatabase takes one connection source, but got ${chosen.join(' and ')}.`)
   }
-  if (options.pool) return borrowedPool(options.pool)
-  if (options.pglite) return pgliteAsPool(options.pglite, false)
+  if (options.pool) return { pool: borrowedPool(options.pool), access: { kind: 'pg', pool: options.pool } }
+  if (options.pglite) return { pool: pgliteAsPool(options.pglite, false), access: { kind: 'pglite' } }
   const connectionString =
     options.connectionString ?? (options.dataDir === undefined ? (options.env ?? process.env).DATABASE_URL : undefined)
   if (connectionString) {
-    return createOwnedPgPool({
+    const pool = createOwnedPgPool({
       connectionString,
       applicationName: options.applicationName ?? 'plantops-db',
       min: options.min ?? 2,
@@ -71,9 +74,10 @@ function resolvePool(options: CreateDatabaseOptions): PostgresPool | (() => Prom
       connectionTimeoutMs: options.connectionTimeoutMs ?? 10_000,
       logger: options.logger ?? consoleLogger,
     })
+    return { pool, access: { kind: 'pg', pool } }
   }
   // Kysely calls this on first use, so an app that never queries never loads PGlite.
-  return async () => pgliteAsPool(await startEmbeddedPglite(options.dataDir), true)
+  return { pool: async () => pgliteAsPool(await startEmbeddedPglite(options.dataDir), true), access: { kind: 'pglite' } }
 }
 
 /**
@@ -100,9 +104,12 @@ function resolvePool(options: CreateDatabaseOptions): PostgresPool | (() => Prom
  * ```
  */
 export function createDatabase(options: CreateDatabaseOptions = {}): Kysely<Database> {
-  return new Kysely<Database>({
-    dialect: new PostgresDialect({ pool: resolvePool(options) }),
+  const { pool, access } = resolvePool(options)
+  const db = new Kysely<Database>({
+    dialect: new PostgresDialect({ pool }),
     ...(options.log ? { log: options.log } : {}),
     ...(options.plugins ? { plugins: options.plugins } : {}),
   })
+  registerRawAccess(db, access)
+  return db
 }

@@ -139,6 +139,44 @@ export interface CarePlansTable {
 }
 
 /**
+ * `telemetry_rejects`: the dead-letter table. Every packet the writer refuses
+ * lands here with its raw bytes and the reason; `replayed_at` is set once
+ * `replayRejects()` has resubmitted it.
+ *
+ * @example
+ * ```ts
+ * import type { TelemetryRejectsTable } from 'plantops-db'
+ * type Reason = TelemetryRejectsTable['reason'] // string, e.g. 'unknown_device'
+ * ```
+ */
+export interface TelemetryRejectsTable {
+  id: ColumnType<number, never, never>
+  received_at: Generated<Date>
+  device_id: string | null
+  source: string | null
+  payload: Buffer
+  reason: string
+  detail: string | null
+  replayed_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
+}
+
+/**
+ * `plantops_context_epoch`: one counter that triggers bump whenever a
+ * device's plant, its decommissioning or a plant's thresholds change, so
+ * writers know when to drop their cache. Internal.
+ *
+ * @example
+ * ```ts
+ * import type { ContextEpochTable } from 'plantops-db'
+ * type Epoch = ContextEpochTable['epoch'] // number
+ * ```
+ */
+export interface ContextEpochTable {
+  id: Generated<boolean>
+  epoch: number
+}
+
+/**
  * The Kysely database interface of plantops-db: pass it to `Kysely<Database>`
  * (or use `createDatabase`, which does) to get typed queries.
  *
@@ -156,6 +194,8 @@ export interface Database {
   alerts: AlertsTable
   settings: SettingsTable
   care_plans: CarePlansTable
+  telemetry_rejects: TelemetryRejectsTable
+  plantops_context_epoch: ContextEpochTable
 }
 
 /** A row of `plants` as read. @example `const p: Plant = await repos.plants.get('plant_1')` */
@@ -194,3 +234,5 @@ export type CarePlan = Selectable<CarePlansTable>
 export type NewCarePlan = Insertable<CarePlansTable>
 /** Changes to a `care_plans` row. @example `const u: CarePlanUpdate = { plan_data: JSON.stringify(plan) }` */
 export type CarePlanUpdate = Updateable<CarePlansTable>
+/** A row of `telemetry_rejects` as read. @example `const r: TelemetryReject = rows[0]` */
+export type TelemetryReject = Selectable<TelemetryRejectsTable>

@@ -66,7 +66,11 @@ export const specification: Record<string, TableInfo> = {
       { columns: ['device_id'], references: 'devices', referencedColumns: ['id'], onDelete: 'CASCADE' },
       { columns: ['plant_id'], references: 'plants', referencedColumns: ['id'], onDelete: 'SET NULL' },
     ],
-    indexes: { idx_telemetry_device: ['device_id', 'time DESC'], idx_telemetry_plant: ['plant_id', 'time DESC'] },
+    indexes: {
+      idx_telemetry_device: ['device_id', 'time DESC'],
+      idx_telemetry_device_time_unique: ['device_id', 'time'],
+      idx_telemetry_plant: ['plant_id', 'time DESC'],
+    },
   },
   alerts: {
     columns: {
@@ -112,6 +116,36 @@ export const specification: Record<string, TableInfo> = {
   },
 }
 
+/** What the writer's migrations (007–009) add beside the seed tables. */
+Object.assign(specification, {
+  telemetry_rejects: {
+    columns: {
+      id: { type: 'bigint', nullable: false, default: "nextval('telemetry_rejects_id_seq'::regclass)" },
+      received_at: timestamptz(false, 'now()'),
+      device_id: text(),
+      source: text(),
+      payload: { type: 'bytea', nullable: false, default: null },
+      reason: text(false),
+      detail: text(),
+      replayed_at: timestamptz(),
+    },
+    primaryKey: ['id'],
+    unique: [],
+    foreignKeys: [],
+    indexes: { idx_telemetry_rejects_pending: ['id'], idx_telemetry_rejects_reason: ['reason', 'received_at DESC'] },
+  },
+  plantops_context_epoch: {
+    columns: {
+      id: { type: 'boolean', nullable: false, default: 'true' },
+      epoch: { type: 'bigint', nullable: false, default: '0' },
+    },
+    primaryKey: ['id'],
+    unique: [],
+    foreignKeys: [],
+    indexes: {},
+  },
+} satisfies Record<string, TableInfo>)
+
 export const SEED_MIGRATIONS = [
   '001_create_plants',
   '002_create_devices',
@@ -120,3 +154,6 @@ export const SEED_MIGRATIONS = [
   '005_create_settings',
   '006_create_care_plans',
 ]
+
+/** Every migration of this release, in order. */
+export const ALL_MIGRATIONS = [...SEED_MIGRATIONS, '007_unique_telemetry_reading', '008_create_telemetry_rejects', '009_track_device_context']

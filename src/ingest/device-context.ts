@@ -1,0 +1,30 @@
+import { readContextEpoch, selectDevices, type DeviceInfo } from './statements.js'
+import type { Session } from './store.js'
+
+/**
+ * Device plant, retirement and thresholds, cached across batches. The cache
+ * is dropped whenever the database's context epoch moved (migration 009's
+ * triggers bump it in the transaction that changes an assignment), so a
+ * reading always gets its device's current plant. Unknown devices are never
+ * cached: one may be provisioned at any moment.
+ */
+export class DeviceContext {
+  #epoch: string | undefined
+  readonly #known = new Map<string, DeviceInfo>()
+
+  async resolve(session: Session, ids: readonly string[]): Promise<Map<string, DeviceInfo>> {
+    const epoch = await readContextEpoch(session)
+    if (epoch !== this.#epoch) {
+      this.#known.clear()
+      this.#epoch = epoch
+    }
+    const missing = ids.filter((id) => !this.#known.has(id))
+    if (missing.length > 0) for (const [id, info] of await selectDevices(session, missing)) this.#known.set(id, info)
+    const found = new Map<string, DeviceInfo>()
+    for (const id of ids) {
+      const info = this.#known.get(id)
+      if (info) found.set(id, info)
+    }
+    return found
+  }
+}

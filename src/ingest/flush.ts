@@ -1,0 +1,170 @@
+import { isTransientDatabaseError, sqlStateOf } from '../errors/sqlstate.js'
+import { alertCandidates } from './alert-rules.js'
+import type { DeviceContext } from './device-context.js'
+import type { PacketTracker, RejectReason } from './outcome.js'
+import type { Reading } from './packet.js'
+import { jsonPayload } from './payload.js'
+import {
+  insertAlerts,
+  insertDeadLetters,
+  insertNewRows,
+  insertRows,
+  markDevicesSeen,
+  readAlertCooldownSeconds,
+  rowKey,
+  type DeadLetter,
+  type Row,
+} from './statements.js'
+import type { Session, Store } from './store.js'
+
+/** A validated reading waiting in the buffer. */
+export interface ReadingEntry {
+  readonly kind: 'reading'
+  readonly reading: Reading
+  readonly tracker: PacketTracker
+  readonly source: string | null
+  readonly receivedAt: Date
+}
+
+/** A packet refused before it reached a batch, waiting to be dead-lettered. */
+export interface RejectEntry {
+  readonly kind: 'reject'
+  readonly letter: DeadLetter
+  readonly tracker: PacketTracker
+}
+
+export type Entry = ReadingEntry | RejectEntry
+
+/** What one committed batch did to its entries; applied to the trackers only after COMMIT. */
+export interface BatchResult {
+  readonly written: ReadingEntry[]
+  readonly duplicates: ReadingEntry[]
+  readonly rejected: { entry: Entry; reason: RejectReason }[]
+  readonly alerts: number
+}
+
+type Placed = { entry: ReadingEntry; row: Row }
+
+/** The dead letter for readings of one packet refused together (their device is unknown or retired). */
+function letterFor(entries: readonly ReadingEntry[], reason: RejectReason, detail: string): DeadLetter {
+  const first = entries[0]!
+  const readings = entries.map(({ reading }) => ({ time: reading.time, ...valuesObject(reading.values) }))
+  return {
+    receivedAt: first.receivedAt,
+    deviceId: first.reading.deviceId,
+    source: first.source,
+    payload: jsonPayload(readings.length === 1 ? { deviceId: first.reading.deviceId, ...readings[0] } : { deviceId: first.reading.deviceId, readings }),
+    reason,
+    detail,
+  }
+}
+
+function valuesObject(values: Reading['values']): Record<string, number> {
+  const names = ['soil_moisture', 'temperature', 'humidity', 'light_level']
+  return Object.fromEntries(names.flatMap((name, i) => (values[i] === null ? [] : [[name, values[i]!]])))
+}
+
+/**
+ * Writes rows; where the database refuses some for good, halves the set until
+ * each refused row stands alone, so the others are still written. Each try
+ * runs in a savepoint so a failure does not abort the batch's transaction.
+ */
+async function writeIsolating(session: Session, placed: readonly Placed[], fastFirst: boolean): Promise<{ stored: Set<string> | 'all'; refused: { placed: Placed; detail: string }[] }> {
+  await session.query('SAVEPOINT plantops_rows')
+  try {
+    const rows = placed.map((p) => p.row)
+    const stored = fastFirst ? (await insertRows(session, rows), 'all' as const) : await insertNewRows(session, rows)
+    await session.query('RELEASE SAVEPOINT plantops_rows')
+    return { stored, refused: [] }
+  } catch (error) {
+    await session.query('ROLLBACK TO SAVEPOINT plantops_rows')
+    if (isTransientDatabaseError(error)) throw error
+    if (fastFirst && sqlStateOf(error) === '23505') return writeIsolating(session, placed, false)
+    if (placed.length === 1) return { stored: new Set(), refused: [{ placed: placed[0]!, detail: (error as Error).message }] }
+    const middle = Math.ceil(placed.length / 2)
+    const halves = [await writeIsolating(session, placed.slice(0, middle), false), await writeIsolating(session, placed.slice(middle), false)]
+    const stored = new Set<string>()
+    for (const half of halves) {
+      const keys = half.stored === 'all' ? placed.map((p) => rowKey(p.row.deviceId, p.row.time)) : half.stored
+      for (const key of keys) stored.add(key)
+    }
+    return { stored, refused: halves.flatMap((half) => half.refused) }
+  }
+}
+
+/** The whole batch in one transaction: context, rows, dead letters, last seen, alerts. */
+export async function flushBatch(store: Store, entries: readonly Entry[], context: DeviceContext, defaultCooldownSeconds: number): Promise<BatchResult> {
+  return store.transaction(async (session) => {
+    const readings = entries.filter((e): e is ReadingEntry => e.kind === 'reading')
+    const devices = await context.resolve(session, [...new Set(readings.map((e) => e.reading.deviceId))])
+    const result: BatchResult = { written: [], duplicates: [], rejected: [], alerts: 0 }
+    const letters: DeadLetter[] = []
+
+    for (const entry of entries) {
+      if (entry.kind === 'reject') {
+        letters.push(entry.letter)
+        result.rejected.push({ entry, reason: entry.letter.reason })
+      }
+    }
+
+    // Refuse readings of unknown or retired devices, one dead letter per packet and reason.
+    const refusedByPacket = new Map<PacketTracker, { reason: RejectReason; entries: ReadingEntry[] }>()
+    const placed: Placed[] = []
+    const seenInBatch = new Set<string>()
+    for (const entry of readings) {
+      const device = devices.get(entry.reading.deviceId)
+      const reason = !device ? 'unknown_device' : device.decommissioned ? 'decommissioned_device' : undefined
+      if (reason) {
+        const group = refusedByPacket.get(entry.tracker) ?? { reason, entries: [] }
+        group.entries.push(entry)
+        refusedByPacket.set(entry.tracker, group)
+        continue
+      }
+      const key = rowKey(entry.reading.deviceId, entry.reading.time)
+      if (seenInBatch.has(key)) {
+        result.duplicates.push(entry)
+        continue
+      }
+      seenInBatch.add(key)
+      placed.push({ entry, row: { time: entry.reading.time, deviceId: entry.reading.deviceId, plantId: device!.plantId, values: entry.reading.values } })
+    }
+    for (const { reason, entries: group } of refusedByPacket.values()) {
+      const id = group[0]!.reading.deviceId
+      letters.push(letterFor(group, reason, reason === 'unknown_device' ? `no device "${id}"` : `device "${id}" is decommissioned`))
+      for (const entry of group) result.rejected.push({ entry, reason })
+    }
+
+    const written: Row[] = []
+    if (placed.length > 0) {
+      const { stored, refused } = await writeIsolating(session, placed, true)
+      const refusedSet = new Set(refused.map((r) => r.placed))
+      for (const p of placed) {
+        if (refusedSet.has(p)) continue
+        if (stored === 'all' || stored.has(rowKey(p.row.deviceId, p.row.time))) {
+          result.written.push(p.entry)
+          written.push(p.row)
+        } else {
+          result.duplicates.push(p.entry)
+        }
+      }
+      for (const { placed: p, detail } of refused) {
+        letters.push(letterFor([p.entry], 'database_refused', detail))
+        result.rejected.push({ entry: p.entry, reason: 'database_refused' })
+      }
+    }
+
+    await insertDeadLetters(session, letters)
+    const newest = new Map<string, Date>()
+    for (const row of written) {
+      const current = newest.get(row.deviceId)
+      if (!current || current < row.time) newest.set(row.deviceId, row.time)
+    }
+    await markDevicesSeen(session, newest)
+    const candidates = alertCandidates(written, devices)
+    if (candidates.length > 0) {
+      const cooldown = await readAlertCooldownSeconds(session, defaultCooldownSeconds)
+      ;(result as { alerts: number }).alerts = await insertAlerts(session, candidates, cooldown)
+    }
+    return result
+  })
+}

@@ -1,0 +1,126 @@
+/**
+ * Why the writer dead-lettered a packet (or one of its readings):
+ *
+ * - `schema`: not a sensor packet (shape, types, device id);
+ * - `non_finite`: a metric is NaN or ±Infinity;
+ * - `implausible`: a metric is outside `METRIC_RANGES`;
+ * - `time_skew`: the reading's time is too far in the future or the past;
+ * - `unknown_device` / `decommissioned_device`: no such device, or a retired one;
+ * - `database_refused`: PostgreSQL refused the row for good (it is isolated, the rest of the batch is written);
+ * - any other string an upstream source gives to `deadLetter()` (the MQTT adapter uses `decode_failed`,
+ *   `device_mismatch`, `oversize`).
+ *
+ * @example
+ * ```ts
+ * import type { RejectReason } from 'plantops-db'
+ * const reason: RejectReason = 'time_skew'
+ * ```
+ */
+export type RejectReason =
+  | 'schema'
+  | 'non_finite'
+  | 'implausible'
+  | 'time_skew'
+  | 'unknown_device'
+  | 'decommissioned_device'
+  | 'database_refused'
+  | (string & {})
+
+/**
+ * What became of one packet, once it is durable: how many of its readings
+ * were written, were already stored (duplicates), or were dead-lettered.
+ *
+ * @example
+ * ```ts
+ * const receipt = await writer.write(packet)
+ * const outcome: WriteOutcome = await receipt.durable
+ * if (outcome.status === 'rejected') console.warn(outcome.reasons)
+ * ```
+ */
+export interface WriteOutcome {
+  /** `written` (all new), `duplicate` (all already stored), `rejected` (all dead-lettered), or `partial`. */
+  readonly status: 'written' | 'duplicate' | 'rejected' | 'partial'
+  readonly written: number
+  readonly duplicates: number
+  readonly rejected: number
+  readonly reasons: readonly RejectReason[]
+}
+
+/**
+ * The writer's answer to `write()`: the packet is in the buffer (that is when
+ * `write()` resolves); `durable` resolves once it is committed or
+ * dead-lettered, never before.
+ *
+ * @example
+ * ```ts
+ * const receipt: WriteReceipt = await writer.write(packet) // may wait while the buffer is full
+ * receipt.durable.then(() => acknowledgeUpstream())
+ * ```
+ */
+export interface WriteReceipt {
+  readonly durable: Promise<WriteOutcome>
+}
+
+/** Settles a packet once each of its entries has an outcome. */
+export class PacketTracker {
+  #pending: number
+  #written = 0
+  #duplicates = 0
+  #rejected = 0
+  readonly #reasons: RejectReason[] = []
+  readonly #resolve: (outcome: WriteOutcome) => void
+  readonly #reject: (error: Error) => void
+  readonly durable: Promise<WriteOutcome>
+
+  constructor(entries: number) {
+    this.#pending = entries
+    let resolve!: (outcome: WriteOutcome) => void
+    let reject!: (error: Error) => void
+    this.durable = new Promise((res, rej) => {
+      resolve = res
+      reject = rej
+    })
+    // A caller that never looks at `durable` must not see an unhandled rejection on abort.
+    this.durable.catch(() => {})
+    this.#resolve = resolve
+    this.#reject = reject
+  }
+
+  /** The packet will not become durable (the writer was closed before the database came back). */
+  abort(error: Error): void {
+    this.#reject(error)
+  }
+
+  written(): void {
+    this.#written += 1
+    this.#settleOne()
+  }
+
+  duplicate(): void {
+    this.#duplicates += 1
+    this.#settleOne()
+  }
+
+  rejected(reason: RejectReason): void {
+    this.#rejected += 1
+    if (!this.#reasons.includes(reason)) this.#reasons.push(reason)
+    this.#settleOne()
+  }
+
+  #settleOne(): void {
+    this.#pending -= 1
+    if (this.#pending > 0) return
+    const total = this.#written + this.#duplicates + this.#rejected
+    const status =
+      this.#rejected === total ? 'rejected' : this.#duplicates === total ? 'duplicate' : this.#rejected + this.#duplicates === 0 ? 'written' : 'partial'
+    this.#resolve(
+      Object.freeze({
+        status,
+        written: this.#written,
+        duplicates: this.#duplicates,
+        rejected: this.#rejected,
+        reasons: Object.freeze([...this.#reasons]),
+      }),
+    )
+  }
+}

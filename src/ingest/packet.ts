@@ -1,0 +1,176 @@
+import { z } from 'zod'
+import { METRICS, METRIC_RANGES, type Metric } from '../schema/metrics.js'
+import { withoutNegativeZero } from '../schema/numbers.js'
+import { idSchema } from '../repositories/shared/fields.js'
+
+/**
+ * Numbers below this are epoch **seconds**, numbers at or above it epoch
+ * **milliseconds**. 10^11 seconds is the year 5138; 10^11 milliseconds is
+ * March 1973, before any of these sensors existed, so the two never overlap
+ * for real readings.
+ *
+ * @example
+ * ```ts
+ * import { EPOCH_MILLISECONDS_FROM } from 'plantops-db'
+ * const asDate = (n: number) => new Date(n < EPOCH_MILLISECONDS_FROM ? n * 1000 : n)
+ * ```
+ */
+export const EPOCH_MILLISECONDS_FROM = 100_000_000_000
+
+/** The most readings one backlog packet may carry. */
+export const MAX_BACKLOG_READINGS = 10_000
+
+const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i
+
+/** A packet's time as a Date, or undefined when it is not one of the accepted forms. */
+export function parsePacketTime(value: unknown): Date | undefined {
+  let ms: number
+  if (value instanceof Date) ms = value.getTime()
+  else if (typeof value === 'string') ms = ISO_WITH_OFFSET.test(value) ? Date.parse(value) : Number.NaN
+  else if (typeof value === 'number' && Number.isFinite(value) && value >= 0) ms = value < EPOCH_MILLISECONDS_FROM ? value * 1000 : value
+  else return undefined
+  const date = new Date(ms)
+  return Number.isNaN(date.getTime()) ? undefined : date
+}
+
+/** Why a metric value is refused, or undefined when it is fine. */
+function metricProblem(metric: Metric, value: unknown): 'schema' | 'non_finite' | 'implausible' | undefined {
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== 'number') return 'schema'
+  if (!Number.isFinite(value)) return 'non_finite'
+  const { min, max } = METRIC_RANGES[metric]
+  return value < min || value > max ? 'implausible' : undefined
+}
+
+const timeSchema = z.unknown().transform((value, context) => {
+  const date = parsePacketTime(value)
+  if (date) return date
+  context.addIssue({
+    code: 'custom',
+    message: 'must be a Date, an ISO-8601 date-time with an offset, or epoch seconds / milliseconds',
+  })
+  return z.NEVER
+})
+
+/** A metric field: absent or null means not measured; otherwise the rules of `metricProblem`. */
+function metricField(metric: Metric) {
+  return z.unknown().transform((value, context) => {
+    const problem = metricProblem(metric, value)
+    if (problem === undefined) return value === undefined || value === null ? null : withoutNegativeZero(value as number)
+    const { min, max, unit } = METRIC_RANGES[metric]
+    const message = {
+      schema: `${metric} must be a number`,
+      non_finite: `${metric} must be a finite number`,
+      implausible: `${metric} must be between ${min} and ${max} ${unit} (a physically plausible reading)`,
+    }[problem]
+    context.addIssue({ code: 'custom', message, params: { reason: problem } })
+    return z.NEVER
+  })
+}
+
+const metricSchemas = Object.fromEntries(METRICS.map((metric) => [metric, metricField(metric).optional()])) as Record<
+  Metric,
+  z.ZodOptional<ReturnType<typeof metricField>>
+>
+
+function hasMetric(reading: Partial<Record<Metric, number | null>>): boolean {
+  return METRICS.some((metric) => reading[metric] !== null && reading[metric] !== undefined)
+}
+const needsMetric = { message: `a reading needs at least one of ${METRICS.join(', ')}` }
+
+const readingSchema = z.object({ time: timeSchema, ...metricSchemas }).refine(hasMetric, needsMetric)
+const singleSchema = z.object({ deviceId: idSchema, time: timeSchema.optional(), ...metricSchemas }).refine(hasMetric, needsMetric)
+const backlogSchema = z.object({ deviceId: idSchema, readings: z.array(readingSchema).min(1).max(MAX_BACKLOG_READINGS) })
+
+/**
+ * A decoded sensor packet, in one of two forms (extra fields, such as a
+ * battery level, are ignored):
+ *
+ * - one reading: `{ deviceId, time?, soil_moisture?, temperature?, humidity?, light_level? }`;
+ * - a backlog a device buffered while offline: `{ deviceId, readings: [{ time, …metrics }, …] }`
+ *   (up to 10,000 readings).
+ *
+ * `time` is a `Date`, an ISO-8601 string with an offset, or an epoch number
+ * (seconds below {@link EPOCH_MILLISECONDS_FROM}, milliseconds above); a single
+ * reading without one gets the receive time. Metrics follow `METRIC_RANGES`;
+ * each reading needs at least one.
+ *
+ * @example
+ * ```ts
+ * import { sensorPacketSchema } from 'plantops-db'
+ * sensorPacketSchema.parse({ deviceId: 'dev_1', time: 1767225600, soil_moisture: 41.5 })
+ * sensorPacketSchema.parse({ deviceId: 'dev_1', readings: [{ time: '2026-01-01T00:00:00Z', humidity: 60 }] })
+ * ```
+ */
+export const sensorPacketSchema = z.union([backlogSchema, singleSchema])
+
+/** A packet before validation. @example `const p: SensorPacket = { deviceId: 'dev_1', humidity: 55 }` */
+export type SensorPacket = z.input<typeof sensorPacketSchema>
+
+/** One validated reading, ready for a batch. */
+export interface Reading {
+  readonly deviceId: string
+  readonly time: Date
+  readonly values: readonly [number | null, number | null, number | null, number | null]
+}
+
+export type PacketProblem = { reason: 'schema' | 'non_finite' | 'implausible'; detail: string }
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** The hot path: plain checks, with the same predicates the zod schema uses. */
+function readingOf(deviceId: string, raw: Record<string, unknown>, time: Date): Reading | 'invalid' {
+  const values = [null, null, null, null] as [number | null, number | null, number | null, number | null]
+  let present = false
+  for (let i = 0; i < METRICS.length; i += 1) {
+    const value = raw[METRICS[i]!]
+    if (value === undefined || value === null) continue
+    if (metricProblem(METRICS[i]!, value) !== undefined) return 'invalid'
+    values[i] = withoutNegativeZero(value as number)
+    present = true
+  }
+  return present ? { deviceId, time, values } : 'invalid'
+}
+
+function fastReadings(raw: unknown, receivedAt: Date): Reading[] | undefined {
+  if (!isRecord(raw) || !idSchema.safeParse(raw.deviceId).success) return undefined
+  const deviceId = raw.deviceId as string
+  if (raw.readings === undefined) {
+    const time = raw.time === undefined ? receivedAt : parsePacketTime(raw.time)
+    const reading = time && readingOf(deviceId, raw, time)
+    return reading && reading !== 'invalid' ? [reading] : undefined
+  }
+  const list = raw.readings
+  if (!Array.isArray(list) || list.length === 0 || list.length > MAX_BACKLOG_READINGS) return undefined
+  const readings: Reading[] = []
+  for (const item of list) {
+    if (!isRecord(item)) return undefined
+    const time = parsePacketTime(item.time)
+    const reading = time && readingOf(deviceId, item, time)
+    if (!reading || reading === 'invalid') return undefined
+    readings.push(reading)
+  }
+  return readings
+}
+
+/** The refusal, worded by zod, and classified: a wrong shape, a non-finite value, or an implausible one. */
+function problemOf(raw: unknown): PacketProblem {
+  const schema = isRecord(raw) && raw.readings !== undefined ? backlogSchema : singleSchema
+  const result = schema.safeParse(raw)
+  const issues = result.success ? [] : result.error.issues
+  const reasons = issues.map((issue) => (issue as { params?: { reason?: string } }).params?.reason)
+  const reason = reasons.includes('non_finite') ? 'non_finite' : reasons.includes('implausible') ? 'implausible' : 'schema'
+  const detail = issues.map((issue) => (issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message)).join('; ')
+  return { reason, detail: detail || 'not a sensor packet' }
+}
+
+/**
+ * Validates a decoded packet into readings (a single packet without a time
+ * gets `receivedAt`), or says why it is refused.
+ */
+export function readPacket(raw: unknown, receivedAt: Date): { readings: Reading[] } | PacketProblem {
+  const readings = fastReadings(raw, receivedAt)
+  return readings ? { readings } : problemOf(raw)
+}

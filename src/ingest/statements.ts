@@ -1,0 +1,177 @@
+import type { Thresholds } from '../schema/json-columns.js'
+import type { Session } from './store.js'
+
+/** A reading resolved against its device, as it goes into `telemetry`. */
+export interface Row {
+  readonly time: Date
+  readonly deviceId: string
+  readonly plantId: string | null
+  readonly values: readonly (number | null)[]
+}
+
+export const TELEMETRY_COLUMNS = ['time', 'device_id', 'plant_id', 'soil_moisture', 'temperature', 'humidity', 'light_level'] as const
+
+/** COPY's text format: tab-separated, `\N` for NULL, backslash escapes. */
+function copyText(value: string): string {
+  return /[\\\t\n\r]/.test(value) ? value.replace(/[\\\t\n\r]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' })[c]!) : value
+}
+
+/** Rows as one COPY text payload. Numbers print in JavaScript's shortest exact form. */
+export function copyPayload(rows: readonly Row[]): string {
+  let out = ''
+  for (const row of rows) {
+    const [a, b, c, d] = row.values
+    out += `${row.time.toISOString()}\t${copyText(row.deviceId)}\t${row.plantId === null ? '\\N' : copyText(row.plantId)}\t${
+      a === null ? '\\N' : a
+    }\t${b === null ? '\\N' : b}\t${c === null ? '\\N' : c}\t${d === null ? '\\N' : d}\n`
+  }
+  return out
+}
+
+/** The rows as the seven arrays `unnest` takes, column by column. */
+function columnsOf(rows: readonly Row[]): unknown[] {
+  return [
+    rows.map((r) => r.time.toISOString()),
+    rows.map((r) => r.deviceId),
+    rows.map((r) => r.plantId),
+    ...[0, 1, 2, 3].map((i) => rows.map((r) => r.values[i])),
+  ]
+}
+
+const UNNEST_ROWS = `unnest($1::timestamptz[], $2::text[], $3::text[], $4::float8[], $5::float8[], $6::float8[], $7::float8[])`
+
+/** The fast path: every row straight in; fails with 23505 if any is already stored. */
+export async function insertRows(session: Session, rows: readonly Row[]): Promise<void> {
+  if (session.copy) return session.copy('telemetry', TELEMETRY_COLUMNS, copyPayload(rows))
+  await session.query(`INSERT INTO telemetry (${TELEMETRY_COLUMNS.join(', ')}) SELECT * FROM ${UNNEST_ROWS}`, columnsOf(rows))
+}
+
+/** The slow path: rows not yet stored go in; returns the keys (`device|ms`) it wrote. */
+export async function insertNewRows(session: Session, rows: readonly Row[]): Promise<Set<string>> {
+  const conflict = `ON CONFLICT (device_id, time) DO NOTHING RETURNING device_id, time`
+  let result: { rows: { device_id: string; time: Date }[] }
+  if (session.copy) {
+    await session.query('CREATE TEMP TABLE IF NOT EXISTS plantops_incoming (LIKE telemetry) ON COMMIT DELETE ROWS')
+    await session.query('TRUNCATE plantops_incoming')
+    await session.copy('plantops_incoming', TELEMETRY_COLUMNS, copyPayload(rows))
+    result = await session.query(`INSERT INTO telemetry SELECT * FROM plantops_incoming ${conflict}`)
+  } else {
+    const columns = TELEMETRY_COLUMNS.join(', ')
+    result = await session.query(`INSERT INTO telemetry (${columns}) SELECT * FROM ${UNNEST_ROWS} ${conflict}`, columnsOf(rows))
+  }
+  return new Set(result.rows.map((r) => rowKey(r.device_id, r.time)))
+}
+
+export function rowKey(deviceId: string, time: Date): string {
+  return `${deviceId}|${time.getTime()}`
+}
+
+/** A dead letter, ready for `telemetry_rejects`. */
+export interface DeadLetter {
+  readonly receivedAt: Date
+  readonly deviceId: string | null
+  readonly source: string | null
+  readonly payload: Buffer
+  readonly reason: string
+  readonly detail: string | null
+}
+
+/** Payloads travel as hex text: the one bytea encoding every driver passes through arrays unchanged. */
+export async function insertDeadLetters(session: Session, letters: readonly DeadLetter[]): Promise<void> {
+  if (letters.length === 0) return
+  await session.query(
+    `INSERT INTO telemetry_rejects (received_at, device_id, source, payload, reason, detail)
+     SELECT r.received_at, r.device_id, r.source, decode(r.payload_hex, 'hex'), r.reason, r.detail
+     FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+       AS r(received_at, device_id, source, payload_hex, reason, detail)`,
+    [
+      letters.map((l) => l.receivedAt.toISOString()),
+      letters.map((l) => l.deviceId),
+      letters.map((l) => l.source),
+      letters.map((l) => l.payload.toString('hex')),
+      letters.map((l) => l.reason),
+      letters.map((l) => l.detail),
+    ],
+  )
+}
+
+/** Newest time per device, once per batch, in one statement; never moves backwards. */
+export async function markDevicesSeen(session: Session, seen: ReadonlyMap<string, Date>): Promise<void> {
+  if (seen.size === 0) return
+  await session.query(
+    `UPDATE devices AS d SET last_seen_at = GREATEST(d.last_seen_at, v.seen), status = 'online'
+     FROM unnest($1::text[], $2::timestamptz[]) AS v(id, seen)
+     WHERE d.id = v.id AND d.status IS DISTINCT FROM 'decommissioned'
+       AND (d.last_seen_at IS NULL OR d.last_seen_at < v.seen OR d.status IS DISTINCT FROM 'online')`,
+    [[...seen.keys()], [...seen.values()].map((t) => t.toISOString())],
+  )
+}
+
+export async function readContextEpoch(session: Session): Promise<string> {
+  const { rows } = await session.query<{ epoch: unknown }>('SELECT epoch FROM plantops_context_epoch')
+  return String(rows[0]?.epoch ?? 0)
+}
+
+/** What the writer needs to know about a device, for a batch. */
+export interface DeviceInfo {
+  readonly plantId: string | null
+  readonly decommissioned: boolean
+  readonly thresholds: Thresholds | null
+}
+
+export async function selectDevices(session: Session, ids: readonly string[]): Promise<Map<string, DeviceInfo>> {
+  const { rows } = await session.query<{ id: string; plant_id: string | null; decommissioned: boolean; thresholds: Thresholds | null }>(
+    `SELECT d.id, d.plant_id, d.status = 'decommissioned' AS decommissioned, p.thresholds
+     FROM devices d LEFT JOIN plants p ON p.id = d.plant_id
+     WHERE d.id = ANY($1::text[])`,
+    [ids],
+  )
+  return new Map(rows.map((r) => [r.id, { plantId: r.plant_id, decommissioned: r.decommissioned === true, thresholds: r.thresholds }]))
+}
+
+export async function readAlertCooldownSeconds(session: Session, fallback: number): Promise<number> {
+  const { rows } = await session.query<{ value: string }>(`SELECT value FROM settings WHERE key = 'alerts.cooldown_seconds'`)
+  const value = rows[0] === undefined ? Number.NaN : Number(rows[0].value)
+  return Number.isInteger(value) && value >= 0 ? value : fallback
+}
+
+/** A threshold crossing to record, unless the same one is still cooling down. */
+export interface AlertCandidate {
+  readonly plantId: string
+  readonly deviceId: string
+  readonly metric: string
+  readonly value: number
+  readonly threshold: number
+  readonly direction: 'below' | 'above'
+}
+
+/**
+ * Inserts the candidates whose (plant, metric, direction) had no alert within
+ * the cooldown. Advisory locks, taken in a fixed order, serialise concurrent
+ * batches on the same key so two writers cannot both decide "no recent alert".
+ */
+export async function insertAlerts(session: Session, candidates: readonly AlertCandidate[], cooldownSeconds: number): Promise<number> {
+  if (candidates.length === 0) return 0
+  const keys = candidates.map((c) => `plantops-alert:${c.plantId}:${c.metric}:${c.direction}`)
+  await session.query(`SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest($1::text[]) AS k ORDER BY k`, [keys])
+  const { rowCount } = await session.query(
+    `INSERT INTO alerts (plant_id, device_id, metric, value, threshold, direction)
+     SELECT c.plant_id, c.device_id, c.metric, c.value, c.threshold, c.direction
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::float8[], $6::text[])
+       AS c(plant_id, device_id, metric, value, threshold, direction)
+     WHERE NOT EXISTS (
+       SELECT 1 FROM alerts a
+       WHERE a.plant_id = c.plant_id AND a.metric = c.metric AND a.direction = c.direction
+         AND a.sent_at > now() - make_interval(secs => $7::float8))`,
+    [
+      candidates.map((c) => c.plantId),
+      candidates.map((c) => c.deviceId),
+      candidates.map((c) => c.metric),
+      candidates.map((c) => c.value),
+      candidates.map((c) => c.threshold),
+      candidates.map((c) => c.direction),
+      cooldownSeconds,
+    ],
+  )
+  return rowCount
+}

@@ -1,0 +1,82 @@
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { CompiledQuery, type Kysely, type PostgresPool } from 'kysely'
+import { from as copyFrom } from 'pg-copy-streams'
+import { rawAccessOf } from '../connection/raw-access.js'
+import { isTransientDatabaseError } from '../errors/sqlstate.js'
+import type { Database } from '../schema/database.js'
+
+/** One transaction's connection, as the writer's statements see it. */
+export interface Session {
+  query<R = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<{ rows: R[]; rowCount: number }>
+  /** COPY text-format `data` into `table (columns)`; only where the driver can. */
+  copy?(table: string, columns: readonly string[], data: string): Promise<void>
+}
+
+/** Runs work in one transaction, on the best connection the backend offers. */
+export interface Store {
+  readonly canCopy: boolean
+  transaction<T>(work: (session: Session) => Promise<T>): Promise<T>
+}
+
+interface PgClient {
+  query(text: string, values?: unknown[]): Promise<{ rows: any[]; rowCount: number | null }>
+  query<T>(stream: T): T
+  release(error?: Error | boolean): void
+}
+
+/** A pg pool's own clients: COPY streams straight into PostgreSQL. */
+function pgStore(pool: PostgresPool): Store {
+  return {
+    canCopy: true,
+    async transaction(work) {
+      const client = (await pool.connect()) as unknown as PgClient
+      let broken: Error | undefined
+      try {
+        await client.query('BEGIN')
+        const result = await work({
+          async query(text, values) {
+            const { rows, rowCount } = await client.query(text, values as unknown[])
+            return { rows, rowCount: rowCount ?? rows.length }
+          },
+          async copy(table, columns, data) {
+            const stream = client.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN`))
+            await pipeline(Readable.from([Buffer.from(data, 'utf8')]), stream)
+          },
+        })
+        await client.query('COMMIT')
+        return result
+      } catch (error) {
+        // A connection that failed mid-transaction is not given back to the pool.
+        if (isTransientDatabaseError(error)) broken = error as Error
+        else await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError))
+        throw error
+      } finally {
+        client.release(broken ?? false)
+      }
+    },
+  }
+}
+
+/** Any Kysely instance (PGlite, or one plantops-db did not create): plain SQL in a Kysely transaction. */
+function kyselyStore(db: Kysely<Database>): Store {
+  return {
+    canCopy: false,
+    transaction(work) {
+      return db.transaction().execute((trx) =>
+        work({
+          async query<R>(text: string, values: readonly unknown[] = []) {
+            const result = await trx.executeQuery<R>(CompiledQuery.raw(text, [...values]))
+            return { rows: result.rows, rowCount: Number(result.numAffectedRows ?? result.rows.length) }
+          },
+        }),
+      )
+    },
+  }
+}
+
+/** COPY where `createDatabase` gave the database a pg pool; SQL everywhere else. */
+export function storeFor(db: Kysely<Database>): Store {
+  const access = rawAccessOf(db)
+  return access?.kind === 'pg' ? pgStore(access.pool) : kyselyStore(db)
+}
