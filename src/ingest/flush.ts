@@ -1,4 +1,4 @@
-import { isTransientDatabaseError, sqlStateOf } from '../errors/sqlstate.js'
+import { isTransientDatabaseError } from '../errors/sqlstate.js'
 import { alertCandidates } from './alert-rules.js'
 import type { DeviceContext } from './device-context.js'
 import type { PacketTracker, RejectReason } from './outcome.js'
@@ -24,6 +24,9 @@ export interface ReadingEntry {
   readonly tracker: PacketTracker
   readonly source: string | null
   readonly receivedAt: Date
+  /** Estimated bytes held, and when it was queued (ms), for the buffer's bounds and age. */
+  readonly bytes: number
+  readonly at: number
 }
 
 /** A packet refused before it reached a batch, waiting to be dead-lettered. */
@@ -31,6 +34,8 @@ export interface RejectEntry {
   readonly kind: 'reject'
   readonly letter: DeadLetter
   readonly tracker: PacketTracker
+  readonly bytes: number
+  readonly at: number
 }
 
 export type Entry = ReadingEntry | RejectEntry
@@ -65,35 +70,62 @@ function valuesObject(values: Reading['values']): Record<string, number> {
 }
 
 /**
- * Writes rows; where the database refuses some for good, halves the set until
- * each refused row stands alone, so the others are still written. Each try
- * runs in a savepoint so a failure does not abort the batch's transaction.
+ * Raised inside the fast path's transaction when a row conflicts or is
+ * refused: the transaction is rolled back and the batch is written again,
+ * carefully. Conflicts are rare (redeliveries), so the common batch pays for
+ * no savepoint and no conflict handling.
  */
-async function writeIsolating(session: Session, placed: readonly Placed[], fastFirst: boolean): Promise<{ stored: Set<string> | 'all'; refused: { placed: Placed; detail: string }[] }> {
+export class CarefulRetry extends Error {
+  constructor(cause: unknown) {
+    super('batch needs the careful path', { cause })
+  }
+}
+
+type Stored = { stored: Set<string> | 'all'; refused: { placed: Placed; detail: string }[] }
+
+/**
+ * The careful path: only rows not yet stored go in; where the database refuses
+ * some for good, halves the set until each refused row stands alone, so the
+ * others are still written. Each try runs in a savepoint so a failure does not
+ * abort the batch's transaction.
+ */
+async function writeIsolating(session: Session, placed: readonly Placed[]): Promise<Stored> {
   await session.query('SAVEPOINT plantops_rows')
   try {
-    const rows = placed.map((p) => p.row)
-    const stored = fastFirst ? (await insertRows(session, rows), 'all' as const) : await insertNewRows(session, rows)
+    const stored = await insertNewRows(session, placed.map((p) => p.row))
     await session.query('RELEASE SAVEPOINT plantops_rows')
     return { stored, refused: [] }
   } catch (error) {
     await session.query('ROLLBACK TO SAVEPOINT plantops_rows')
     if (isTransientDatabaseError(error)) throw error
-    if (fastFirst && sqlStateOf(error) === '23505') return writeIsolating(session, placed, false)
     if (placed.length === 1) return { stored: new Set(), refused: [{ placed: placed[0]!, detail: (error as Error).message }] }
     const middle = Math.ceil(placed.length / 2)
-    const halves = [await writeIsolating(session, placed.slice(0, middle), false), await writeIsolating(session, placed.slice(middle), false)]
+    const halves = [await writeIsolating(session, placed.slice(0, middle)), await writeIsolating(session, placed.slice(middle))]
     const stored = new Set<string>()
-    for (const half of halves) {
-      const keys = half.stored === 'all' ? placed.map((p) => rowKey(p.row.deviceId, p.row.time)) : half.stored
-      for (const key of keys) stored.add(key)
-    }
+    for (const half of halves) for (const key of half.stored as Set<string>) stored.add(key)
     return { stored, refused: halves.flatMap((half) => half.refused) }
   }
 }
 
+/** The fast path: COPY (or one INSERT) of every row, no savepoint; any refusal sends the batch down the careful path. */
+async function writeFast(session: Session, placed: readonly Placed[]): Promise<Stored> {
+  try {
+    await insertRows(session, placed.map((p) => p.row))
+    return { stored: 'all', refused: [] }
+  } catch (error) {
+    if (isTransientDatabaseError(error)) throw error
+    throw new CarefulRetry(error)
+  }
+}
+
 /** The whole batch in one transaction: context, rows, dead letters, last seen, alerts. */
-export async function flushBatch(store: Store, entries: readonly Entry[], context: DeviceContext, defaultCooldownSeconds: number): Promise<BatchResult> {
+export async function flushBatch(
+  store: Store,
+  entries: readonly Entry[],
+  context: DeviceContext,
+  defaultCooldownSeconds: number,
+  careful: boolean,
+): Promise<BatchResult> {
   return store.transaction(async (session) => {
     const readings = entries.filter((e): e is ReadingEntry => e.kind === 'reading')
     const devices = await context.resolve(session, [...new Set(readings.map((e) => e.reading.deviceId))])
@@ -136,7 +168,7 @@ export async function flushBatch(store: Store, entries: readonly Entry[], contex
 
     const written: Row[] = []
     if (placed.length > 0) {
-      const { stored, refused } = await writeIsolating(session, placed, true)
+      const { stored, refused } = careful ? await writeIsolating(session, placed) : await writeFast(session, placed)
       const refusedSet = new Set(refused.map((r) => r.placed))
       for (const p of placed) {
         if (refusedSet.has(p)) continue

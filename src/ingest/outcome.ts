@@ -61,34 +61,42 @@ export interface WriteReceipt {
   readonly durable: Promise<WriteOutcome>
 }
 
-/** Settles a packet once each of its entries has an outcome. */
-export class PacketTracker {
+/**
+ * Settles a packet once each of its entries has an outcome. It is also the
+ * packet's receipt: `durable` is created only when someone asks for it, so a
+ * caller that does not wait for durability costs no promise per packet.
+ */
+export class PacketTracker implements WriteReceipt {
   #pending: number
   #written = 0
   #duplicates = 0
   #rejected = 0
-  readonly #reasons: RejectReason[] = []
-  readonly #resolve: (outcome: WriteOutcome) => void
-  readonly #reject: (error: Error) => void
-  readonly durable: Promise<WriteOutcome>
+  #reasons: RejectReason[] | undefined
+  #outcome: WriteOutcome | undefined
+  #failure: Error | undefined
+  #durable: Promise<WriteOutcome> | undefined
+  #resolve: ((outcome: WriteOutcome) => void) | undefined
+  #reject: ((error: Error) => void) | undefined
 
   constructor(entries: number) {
     this.#pending = entries
-    let resolve!: (outcome: WriteOutcome) => void
-    let reject!: (error: Error) => void
-    this.durable = new Promise((res, rej) => {
-      resolve = res
-      reject = rej
-    })
-    // A caller that never looks at `durable` must not see an unhandled rejection on abort.
-    this.durable.catch(() => {})
-    this.#resolve = resolve
-    this.#reject = reject
   }
 
-  /** The packet will not become durable (the writer was closed before the database came back). */
-  abort(error: Error): void {
-    this.#reject(error)
+  get durable(): Promise<WriteOutcome> {
+    if (!this.#durable) {
+      if (this.#outcome) this.#durable = Promise.resolve(this.#outcome)
+      else if (this.#failure) this.#durable = Promise.reject(this.#failure)
+      else
+        this.#durable = new Promise((resolve, reject) => {
+          this.#resolve = resolve
+          this.#reject = reject
+        })
+    }
+    return this.#durable
+  }
+
+  get settled(): boolean {
+    return this.#outcome !== undefined || this.#failure !== undefined
   }
 
   written(): void {
@@ -103,24 +111,31 @@ export class PacketTracker {
 
   rejected(reason: RejectReason): void {
     this.#rejected += 1
+    this.#reasons ??= []
     if (!this.#reasons.includes(reason)) this.#reasons.push(reason)
     this.#settleOne()
   }
 
+  /** The packet will not become durable (the writer was closed before the database came back). */
+  abort(error: Error): void {
+    if (this.settled) return
+    this.#failure = error
+    this.#reject?.(error)
+  }
+
   #settleOne(): void {
     this.#pending -= 1
-    if (this.#pending > 0) return
+    if (this.#pending > 0 || this.settled) return
     const total = this.#written + this.#duplicates + this.#rejected
     const status =
       this.#rejected === total ? 'rejected' : this.#duplicates === total ? 'duplicate' : this.#rejected + this.#duplicates === 0 ? 'written' : 'partial'
-    this.#resolve(
-      Object.freeze({
-        status,
-        written: this.#written,
-        duplicates: this.#duplicates,
-        rejected: this.#rejected,
-        reasons: Object.freeze([...this.#reasons]),
-      }),
-    )
+    this.#outcome = Object.freeze({
+      status,
+      written: this.#written,
+      duplicates: this.#duplicates,
+      rejected: this.#rejected,
+      reasons: Object.freeze(this.#reasons ?? []),
+    })
+    this.#resolve?.(this.#outcome)
   }
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { METRICS, METRIC_RANGES, type Metric } from '../schema/metrics.js'
 import { withoutNegativeZero } from '../schema/numbers.js'
-import { idSchema } from '../repositories/shared/fields.js'
+import { idSchema, isId } from '../repositories/shared/fields.js'
 
 /**
  * Numbers below this are epoch **seconds**, numbers at or above it epoch
@@ -135,8 +135,8 @@ function readingOf(deviceId: string, raw: Record<string, unknown>, time: Date): 
 }
 
 function fastReadings(raw: unknown, receivedAt: Date): Reading[] | undefined {
-  if (!isRecord(raw) || !idSchema.safeParse(raw.deviceId).success) return undefined
-  const deviceId = raw.deviceId as string
+  if (!isRecord(raw) || !isId(raw.deviceId)) return undefined
+  const deviceId = raw.deviceId
   if (raw.readings === undefined) {
     const time = raw.time === undefined ? receivedAt : parsePacketTime(raw.time)
     const reading = time && readingOf(deviceId, raw, time)

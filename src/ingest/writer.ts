@@ -3,7 +3,7 @@ import { isTransientDatabaseError } from '../errors/sqlstate.js'
 import type { Database } from '../schema/database.js'
 import { DeviceContext } from './device-context.js'
 import { WriterAbortedError, WriterClosedError } from './errors.js'
-import { flushBatch, type BatchResult, type Entry, type ReadingEntry } from './flush.js'
+import { CarefulRetry, flushBatch, type BatchResult, type Entry, type ReadingEntry } from './flush.js'
 import { PacketTracker, type RejectReason, type WriteReceipt } from './outcome.js'
 import { resolveWriterOptions, type ResolvedWriterOptions, type TelemetryWriterOptions, type WriterStats } from './options.js'
 import { readPacket, type Reading } from './packet.js'
@@ -50,7 +50,8 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
 
-type Waiter = { rows: number; bytes: number; admit: () => void }
+type Waiter = { entries: Entry[]; bytes: number; tracker: PacketTracker; admit: (receipt: WriteReceipt) => void }
+type Running = { start: number; entries: Entry[] }
 
 /** See {@link createTelemetryWriter}. */
 export class TelemetryWriter {
@@ -58,14 +59,17 @@ export class TelemetryWriter {
   readonly #store: Store
   readonly #context = new DeviceContext()
   readonly #concurrency: number
-  readonly #queue: (Entry & { bytes: number; at: number })[] = []
+  readonly #queue: Entry[] = []
   readonly #waiters: Waiter[] = []
-  readonly #pending = new Set<PacketTracker>()
+  readonly #running = new Set<Running>()
+  readonly #flushWaiters: { target: number; resolve: () => void }[] = []
+  /** Entries ever queued, and ever taken into a batch: flush() waits on these counts. */
+  #enqueued = 0
+  #dequeued = 0
+  #drainTo = 0
   #heldRows = 0
   #heldBytes = 0
-  #inFlight = 0
   #timer: NodeJS.Timeout | undefined
-  #draining = false
   #closed = false
   #aborted: WriterAbortedError | undefined
   readonly #stats = { received: 0, written: 0, duplicates: 0, alerts: 0, retries: 0, batches: 0, lastFlushMs: null as number | null }
@@ -86,11 +90,10 @@ export class TelemetryWriter {
    * receipt's `durable` resolves once its readings are committed or
    * dead-lettered. An invalid packet is accepted too, and dead-lettered.
    */
-  async write(packet: unknown, meta: PacketMeta = {}): Promise<WriteReceipt> {
-    if (this.#closed) throw new WriterClosedError()
+  write(packet: unknown, meta: PacketMeta = {}): Promise<WriteReceipt> {
+    if (this.#closed) return Promise.reject(new WriterClosedError())
     this.#stats.received += 1
     const receivedAt = meta.receivedAt ?? new Date()
-    const source = meta.source ?? null
     const result = readPacket(packet, receivedAt)
     if (!('readings' in result)) {
       const deviceId = typeof (packet as { deviceId?: unknown } | null)?.deviceId === 'string' ? (packet as { deviceId: string }).deviceId : undefined
@@ -102,9 +105,10 @@ export class TelemetryWriter {
       return this.#letter({ payload: packet, reason: 'time_skew', detail, receivedAt, source: meta.source, deviceId: skewed.deviceId })
     }
     const tracker = new PacketTracker(result.readings.length)
-    const entries = result.readings.map((reading): ReadingEntry => ({ kind: 'reading', reading, tracker, source, receivedAt }))
-    await this.#enqueue(entries, tracker, READING_BYTES)
-    return { durable: tracker.durable }
+    const source = meta.source ?? null
+    const at = Date.now()
+    const entries = result.readings.map((reading): ReadingEntry => ({ kind: 'reading', reading, tracker, source, receivedAt, bytes: READING_BYTES, at }))
+    return this.#enqueue(entries, READING_BYTES * entries.length, tracker)
   }
 
   /**
@@ -112,19 +116,20 @@ export class TelemetryWriter {
    * (bytes that are not JSON, a payload naming another device), with the
    * same durability contract as `write()`.
    */
-  async deadLetter(input: DeadLetterInput): Promise<WriteReceipt> {
-    if (this.#closed) throw new WriterClosedError()
+  deadLetter(input: DeadLetterInput): Promise<WriteReceipt> {
+    if (this.#closed) return Promise.reject(new WriterClosedError())
     this.#stats.received += 1
     return this.#letter(input)
   }
 
-  /** Resolves when everything accepted so far is durable. */
-  async flush(): Promise<void> {
-    const waiting = [...this.#pending].map((tracker) => tracker.durable)
-    this.#draining = true
+  /** Resolves when everything accepted so far is durable (or the writer was aborted). */
+  flush(): Promise<void> {
+    const target = this.#enqueued
+    this.#drainTo = Math.max(this.#drainTo, target)
+    const done = new Promise<void>((resolve) => this.#flushWaiters.push({ target, resolve }))
     this.#pump()
-    await Promise.allSettled(waiting)
-    if (this.#queue.length === 0) this.#draining = false
+    this.#checkFlushed()
+    return done
   }
 
   /**
@@ -136,7 +141,10 @@ export class TelemetryWriter {
   async close(options: { timeoutMs?: number } = {}): Promise<void> {
     this.#closed = true
     const drained = this.flush().then(() => 'drained' as const)
-    const outcome = options.timeoutMs === undefined ? await drained : await Promise.race([drained, sleep(options.timeoutMs).then(() => 'timeout' as const)])
+    let timeout: NodeJS.Timeout | undefined
+    const expired = options.timeoutMs === undefined ? undefined : new Promise<'timeout'>((resolve) => (timeout = setTimeout(() => resolve('timeout'), options.timeoutMs)))
+    const outcome = expired ? await Promise.race([drained, expired]) : await drained
+    clearTimeout(timeout)
     if (outcome === 'timeout') this.#abort()
     clearTimeout(this.#timer)
   }
@@ -153,7 +161,7 @@ export class TelemetryWriter {
       rejected: Object.freeze({ ...this.#rejected }),
       bufferedRows: this.#heldRows,
       bufferedBytes: this.#heldBytes,
-      inFlightBatches: this.#inFlight,
+      inFlightBatches: this.#running.size,
     })
   }
 
@@ -162,7 +170,7 @@ export class TelemetryWriter {
     return offset <= this.#options.maxFutureSkewMs && -offset <= this.#options.maxPastAgeMs
   }
 
-  async #letter(input: DeadLetterInput): Promise<WriteReceipt> {
+  #letter(input: DeadLetterInput): Promise<WriteReceipt> {
     const tracker = new PacketTracker(1)
     const payload = jsonPayload(input.payload)
     const letter = {
@@ -173,80 +181,85 @@ export class TelemetryWriter {
       reason: input.reason,
       detail: input.detail ?? null,
     }
-    await this.#enqueue([{ kind: 'reject', letter, tracker }], tracker, LETTER_BYTES + payload.length)
-    return { durable: tracker.durable }
+    const bytes = LETTER_BYTES + payload.length
+    return this.#enqueue([{ kind: 'reject', letter, tracker, bytes, at: Date.now() }], bytes, tracker)
   }
 
-  async #enqueue(entries: Entry[], tracker: PacketTracker, bytesEach: number): Promise<void> {
-    const bytes = bytesEach * entries.length
-    await this.#admit(entries.length, bytes)
-    this.#pending.add(tracker)
-    void tracker.durable.then(
-      () => this.#pending.delete(tracker),
-      () => this.#pending.delete(tracker),
-    )
-    const at = Date.now()
-    for (const entry of entries) this.#queue.push(Object.assign(entry, { bytes: bytesEach, at }))
+  /** A lone packet larger than the bounds still fits an empty buffer, so nothing can wait forever. */
+  #fits(rows: number, bytes: number): boolean {
+    return this.#heldRows === 0 || (this.#heldRows + rows <= this.#options.maxBufferedRows && this.#heldBytes + bytes <= this.#options.maxBufferedBytes)
+  }
+
+  /** Queues the entries now if they fit and nobody waits before them; otherwise waits, first come first served. */
+  #enqueue(entries: Entry[], bytes: number, tracker: PacketTracker): Promise<WriteReceipt> {
+    if (this.#waiters.length === 0 && this.#fits(entries.length, bytes)) {
+      this.#accept(entries, bytes)
+      return Promise.resolve(tracker)
+    }
+    return new Promise((admit) => this.#waiters.push({ entries, bytes, tracker, admit }))
+  }
+
+  #accept(entries: Entry[], bytes: number): void {
+    this.#heldRows += entries.length
+    this.#heldBytes += bytes
+    this.#enqueued += entries.length
+    for (const entry of entries) this.#queue.push(entry)
     this.#pump()
-  }
-
-  /** Waits, first come first served, until the rows fit; a lone packet larger than the bound still fits an empty buffer. */
-  #admit(rows: number, bytes: number): Promise<void> {
-    const fits = () =>
-      this.#heldRows === 0 || (this.#heldRows + rows <= this.#options.maxBufferedRows && this.#heldBytes + bytes <= this.#options.maxBufferedBytes)
-    const take = () => {
-      this.#heldRows += rows
-      this.#heldBytes += bytes
-    }
-    if (this.#waiters.length === 0 && fits()) {
-      take()
-      return Promise.resolve()
-    }
-    return new Promise((resolve) => this.#waiters.push({ rows, bytes, admit: () => (take(), resolve()) }))
   }
 
   #release(rows: number, bytes: number): void {
     this.#heldRows -= rows
     this.#heldBytes -= bytes
-    while (this.#waiters.length > 0) {
-      const next = this.#waiters[0]!
-      const fits =
-        this.#heldRows === 0 ||
-        (this.#heldRows + next.rows <= this.#options.maxBufferedRows && this.#heldBytes + next.bytes <= this.#options.maxBufferedBytes)
-      if (!fits) return
-      this.#waiters.shift()
-      next.admit()
+    while (this.#waiters.length > 0 && this.#fits(this.#waiters[0]!.entries.length, this.#waiters[0]!.bytes)) {
+      const next = this.#waiters.shift()!
+      this.#accept(next.entries, next.bytes)
+      next.admit(next.tracker)
     }
   }
 
-  /** Starts batches while there is work that is due and a free slot. */
+  /** Starts batches while there is work that is due and a free slot; one timer covers the oldest row's age. */
   #pump(): void {
-    while (this.#inFlight < this.#concurrency && this.#queue.length > 0 && !this.#aborted) {
-      const due = this.#queue.length >= this.#options.batchSize || this.#draining || Date.now() - this.#queue[0]!.at >= this.#options.maxBatchAgeMs
+    while (this.#running.size < this.#concurrency && this.#queue.length > 0 && !this.#aborted) {
+      const due =
+        this.#queue.length >= this.#options.batchSize || this.#dequeued < this.#drainTo || Date.now() - this.#queue[0]!.at >= this.#options.maxBatchAgeMs
       if (!due) break
-      const batch = this.#queue.splice(0, this.#options.batchSize)
-      this.#inFlight += 1
-      void this.#run(batch).finally(() => {
-        this.#inFlight -= 1
+      const running: Running = { start: this.#dequeued, entries: this.#queue.splice(0, this.#options.batchSize) }
+      this.#dequeued += running.entries.length
+      this.#running.add(running)
+      void this.#run(running.entries).finally(() => {
+        this.#running.delete(running)
+        this.#checkFlushed()
         this.#pump()
       })
     }
-    clearTimeout(this.#timer)
-    this.#timer = undefined
-    if (this.#queue.length > 0 && !this.#aborted) {
+    if (this.#timer === undefined && this.#queue.length > 0 && !this.#aborted) {
       const wait = Math.max(0, this.#queue[0]!.at + this.#options.maxBatchAgeMs - Date.now())
-      this.#timer = setTimeout(() => this.#pump(), wait)
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined
+        this.#pump()
+      }, wait)
+    }
+  }
+
+  #checkFlushed(): void {
+    for (let i = this.#flushWaiters.length - 1; i >= 0; i -= 1) {
+      const { target, resolve } = this.#flushWaiters[i]!
+      const settled = this.#aborted !== undefined || (this.#dequeued >= target && ![...this.#running].some((r) => r.start < target))
+      if (!settled) continue
+      this.#flushWaiters.splice(i, 1)
+      resolve()
     }
   }
 
   /** Writes one batch, retrying with exponential backoff and full jitter until it commits. */
-  async #run(batch: (Entry & { bytes: number })[]): Promise<void> {
+  async #run(batch: Entry[]): Promise<void> {
     const bytes = batch.reduce((sum, entry) => sum + entry.bytes, 0)
+    let careful = false
     for (let attempt = 1; ; attempt += 1) {
       if (this.#aborted) return
       const started = performance.now()
       try {
-        const result = await flushBatch(this.#store, batch, this.#context, this.#options.defaultAlertCooldownSeconds)
+        const result = await flushBatch(this.#store, batch, this.#context, this.#options.defaultAlertCooldownSeconds, careful)
         const durationMs = performance.now() - started
         this.#settle(result)
         this.#stats.batches += 1
@@ -263,12 +276,19 @@ export class TelemetryWriter {
         })
         return
       } catch (error) {
+        if (error instanceof CarefulRetry && !careful) {
+          careful = true
+          attempt -= 1
+          continue
+        }
         const transient = isTransientDatabaseError(error)
         const ceiling = Math.min(this.#options.maxRetryDelayMs, this.#options.initialRetryDelayMs * 2 ** (attempt - 1))
         const retryInMs = Math.round(Math.random() * ceiling)
         this.#stats.retries += 1
-        const log = transient ? this.#options.logger.warn : this.#options.logger.error
-        log.call(this.#options.logger, { err: error, attempt, rows: batch.length, retryInMs }, `telemetry batch failed (${transient ? 'transient' : 'unexpected'}); retrying, nothing dropped`)
+        const fields = { err: error, attempt, rows: batch.length, retryInMs }
+        const message = `telemetry batch failed (${transient ? 'transient' : 'unexpected'}); retrying, nothing dropped`
+        if (transient) this.#options.logger.warn(fields, message)
+        else this.#options.logger.error(fields, message)
         this.#options.onError?.(error, { attempt, transient, retryInMs })
         await sleep(retryInMs)
       }
@@ -287,12 +307,14 @@ export class TelemetryWriter {
     }
   }
 
+  /** Gives up on everything held: each packet's `durable` rejects, so no source acknowledges it. */
   #abort(): void {
     this.#aborted = new WriterAbortedError(this.#heldRows)
-    for (const tracker of this.#pending) tracker.abort(this.#aborted)
-    this.#pending.clear()
+    const held = [...this.#queue, ...[...this.#running].flatMap((r) => r.entries), ...this.#waiters.flatMap((w) => w.entries)]
+    for (const entry of held) entry.tracker.abort(this.#aborted)
     this.#queue.length = 0
-    for (const waiter of this.#waiters.splice(0)) waiter.admit()
+    for (const waiter of this.#waiters.splice(0)) waiter.admit(waiter.tracker)
+    this.#checkFlushed()
   }
 }
 

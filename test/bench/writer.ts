@@ -1,0 +1,179 @@
+/**
+ * npm run bench: our writer against a per-message INSERT, Kysely multi-row
+ * batches and a raw COPY of the same rows, each into a fresh, fully migrated
+ * database with identical indexes (including the unique (device_id, time)
+ * index that deduplication relies on). Uses DATABASE_URL when set, embedded
+ * PGlite otherwise. Prints rows per second and the ratios of ours to each.
+ */
+import { randomBytes } from 'node:crypto'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { PGlite } from '@electric-sql/pglite'
+import { sql, type Kysely } from 'kysely'
+import pg from 'pg'
+import { from as copyFrom } from 'pg-copy-streams'
+import { createDatabase, createTelemetryWriter, migrateToLatest, type Database } from 'plantops-db'
+import { fleetReadings, type BenchReading } from './fleet.js'
+
+const DEVICES = 1_000
+const PER_DEVICE = Number(process.env.BENCH_PER_DEVICE ?? 200)
+const NAIVE_SAMPLE = Number(process.env.BENCH_NAIVE_SAMPLE ?? 20_000)
+const KYSELY_BATCH = 1_000
+const serverUrl = process.env.DATABASE_URL
+/** Knobs for exploring; the reported figures use the writer's defaults. */
+const WRITER_OPTIONS = {
+  ...(process.env.BENCH_CONCURRENCY && { concurrency: Number(process.env.BENCH_CONCURRENCY) }),
+  ...(process.env.BENCH_BATCH && { batchSize: Number(process.env.BENCH_BATCH) }),
+}
+const ONLY = process.env.BENCH_ONLY?.split(',')
+
+interface Target {
+  db: Kysely<Database>
+  /** COPY `text` (text format) into telemetry, the raw way this backend allows. */
+  rawCopy(text: string): Promise<void>
+  dispose(): Promise<void>
+}
+
+async function openTarget(): Promise<Target> {
+  if (serverUrl) {
+    const name = `plantops_bench_${randomBytes(4).toString('hex')}`
+    const admin = new pg.Client({ connectionString: serverUrl })
+    await admin.connect()
+    await admin.query(`CREATE DATABASE ${name}`)
+    const url = new URL(serverUrl)
+    url.pathname = `/${name}`
+    const db = createDatabase({ connectionString: url.toString() })
+    return {
+      db,
+      async rawCopy(text) {
+        const client = new pg.Client({ connectionString: url.toString() })
+        await client.connect()
+        await pipeline(Readable.from([Buffer.from(text)]), client.query(copyFrom('COPY telemetry (time, device_id, plant_id, soil_moisture, temperature, humidity, light_level) FROM STDIN')))
+        await client.end()
+      },
+      async dispose() {
+        await db.destroy()
+        await admin.query(`DROP DATABASE ${name} WITH (FORCE)`)
+        await admin.end()
+      },
+    }
+  }
+  const pglite = new PGlite()
+  const db = createDatabase({ pglite })
+  return {
+    db,
+    async rawCopy(text) {
+      await pglite.query(`COPY telemetry (time, device_id, plant_id, soil_moisture, temperature, humidity, light_level) FROM '/dev/blob'`, [], {
+        blob: new Blob([text]),
+      })
+    },
+    async dispose() {
+      await db.destroy()
+      await pglite.close()
+    },
+  }
+}
+
+/** Plants and devices the readings belong to, inserted in bulk. */
+async function seed(db: Kysely<Database>): Promise<void> {
+  await migrateToLatest(db, { logger: false })
+  const plants = Array.from({ length: 250 }, (_, i) => `plant_bench_${i}`)
+  await sql`INSERT INTO plants (id, name, thresholds) SELECT id, id, '{"soil_moisture": {"min": 5}}' FROM unnest(${plants}::text[]) AS id`.execute(db)
+  const devices = Array.from({ length: DEVICES }, (_, i) => `dev_bench_${i}`)
+  await sql`INSERT INTO devices (id, mqtt_password_hash, plant_id)
+    SELECT id, 'x', 'plant_bench_' || (substring(id from 11)::int % 250) FROM unnest(${devices}::text[]) AS id`.execute(db)
+  await sql`ANALYZE`.execute(db)
+}
+
+function copyText(readings: readonly BenchReading[]): string {
+  let out = ''
+  for (const r of readings) {
+    out += `${r.time.toISOString()}\t${r.deviceId}\t${r.plantId}\t${r.soil_moisture}\t${r.temperature}\t${r.humidity}\t${r.light_level}\n`
+  }
+  return out
+}
+
+async function count(db: Kysely<Database>): Promise<number> {
+  const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM telemetry`.execute(db)
+  return rows[0]!.n
+}
+
+type Method = { name: string; rows: number; run: (target: Target) => Promise<void> }
+
+const readings = fleetReadings(DEVICES, PER_DEVICE, new Date(Date.now() - PER_DEVICE * 60_000 - 60_000))
+
+const methods: Method[] = [
+  {
+    name: 'raw COPY (ceiling)',
+    rows: readings.length,
+    run: (target) => target.rawCopy(copyText(readings)),
+  },
+  {
+    name: 'plantops-db writer',
+    rows: readings.length,
+    async run(target) {
+      const writer = createTelemetryWriter(target.db, { logger: false, ...WRITER_OPTIONS })
+      for (const r of readings) {
+        await writer.write({ deviceId: r.deviceId, time: r.time, soil_moisture: r.soil_moisture, temperature: r.temperature, humidity: r.humidity, light_level: r.light_level })
+      }
+      await writer.close()
+      const stats = writer.stats()
+      if (stats.written !== readings.length) throw new Error(`writer wrote ${stats.written} of ${readings.length}`)
+    },
+  },
+  {
+    name: `Kysely multi-row (${KYSELY_BATCH} rows, ON CONFLICT DO NOTHING)`,
+    rows: readings.length,
+    async run(target) {
+      for (let i = 0; i < readings.length; i += KYSELY_BATCH) {
+        const rows = readings.slice(i, i + KYSELY_BATCH).map((r) => ({
+          time: r.time,
+          device_id: r.deviceId,
+          plant_id: r.plantId,
+          soil_moisture: r.soil_moisture,
+          temperature: r.temperature,
+          humidity: r.humidity,
+          light_level: r.light_level,
+        }))
+        await target.db.insertInto('telemetry').values(rows).onConflict((oc) => oc.doNothing()).execute()
+      }
+    },
+  },
+  {
+    name: 'per-message INSERT',
+    rows: Math.min(NAIVE_SAMPLE, readings.length),
+    async run(target) {
+      for (const r of readings.slice(0, NAIVE_SAMPLE)) {
+        await target.db
+          .insertInto('telemetry')
+          .values({ time: r.time, device_id: r.deviceId, plant_id: r.plantId, soil_moisture: r.soil_moisture, temperature: r.temperature, humidity: r.humidity, light_level: r.light_level })
+          .execute()
+      }
+    },
+  },
+]
+
+console.log(`backend: ${serverUrl ? 'PostgreSQL (DATABASE_URL)' : 'embedded PGlite'}; ${readings.length.toLocaleString('en')} readings from ${DEVICES} devices`)
+const rates = new Map<string, number>()
+for (const method of methods.filter((m) => !ONLY || ONLY.some((o) => m.name.startsWith(o)))) {
+  const target = await openTarget()
+  try {
+    await seed(target.db)
+    const started = performance.now()
+    const cpu = process.cpuUsage()
+    await method.run(target)
+    const used = process.cpuUsage(cpu)
+    if (process.env.BENCH_CPU) console.log(`  node cpu: user ${(used.user / 1e6).toFixed(2)} s, system ${(used.system / 1e6).toFixed(2)} s`)
+    const seconds = (performance.now() - started) / 1000
+    const stored = await count(target.db)
+    if (stored !== method.rows) throw new Error(`${method.name}: stored ${stored} rows, expected ${method.rows}`)
+    const rate = method.rows / seconds
+    rates.set(method.name, rate)
+    console.log(`${method.name.padEnd(52)} ${method.rows.toLocaleString('en').padStart(8)} rows  ${seconds.toFixed(2).padStart(7)} s  ${Math.round(rate).toLocaleString('en').padStart(9)} rows/s`)
+  } finally {
+    await target.dispose()
+  }
+}
+const ours = rates.get('plantops-db writer') ?? Number.NaN
+console.log('\nratios of the plantops-db writer (deduplication on) to:')
+for (const [name, rate] of rates) if (name !== 'plantops-db writer') console.log(`  ${name.padEnd(50)} ${(ours / rate).toFixed(2)}×`)
