@@ -53,23 +53,40 @@ function sleep(ms: number): Promise<void> {
 type Waiter = { entries: Entry[]; bytes: number; tracker: PacketTracker; admit: (receipt: WriteReceipt) => void }
 type Running = { start: number; entries: Entry[] }
 
+/**
+ * A share of the devices with its own queue and one batch in flight at a
+ * time. Concurrent batches therefore never touch the same device rows (no
+ * lock sharing between their transactions) and never race on the same
+ * (device, time) key.
+ */
+class Lane {
+  readonly queue: Entry[] = []
+  /** Entries ever queued, and ever taken into a batch: flush() waits on these counts. */
+  enqueued = 0
+  dequeued = 0
+  drainTo = 0
+  running: Running | undefined
+  timer: NodeJS.Timeout | undefined
+}
+
+/** FNV-1a: a cheap, stable spread of device ids over lanes. */
+function laneOf(deviceId: string | null, lanes: number): number {
+  if (lanes === 1 || deviceId === null) return 0
+  let hash = 0x811c9dc5
+  for (let i = 0; i < deviceId.length; i += 1) hash = Math.imul(hash ^ deviceId.charCodeAt(i), 0x01000193)
+  return (hash >>> 0) % lanes
+}
+
 /** See {@link createTelemetryWriter}. */
 export class TelemetryWriter {
   readonly #options: ResolvedWriterOptions
   readonly #store: Store
   readonly #context = new DeviceContext()
-  readonly #concurrency: number
-  readonly #queue: Entry[] = []
+  readonly #lanes: Lane[]
   readonly #waiters: Waiter[] = []
-  readonly #running = new Set<Running>()
-  readonly #flushWaiters: { target: number; resolve: () => void }[] = []
-  /** Entries ever queued, and ever taken into a batch: flush() waits on these counts. */
-  #enqueued = 0
-  #dequeued = 0
-  #drainTo = 0
+  readonly #flushWaiters: { targets: number[]; resolve: () => void }[] = []
   #heldRows = 0
   #heldBytes = 0
-  #timer: NodeJS.Timeout | undefined
   #closed = false
   #aborted: WriterAbortedError | undefined
   readonly #stats = { received: 0, written: 0, duplicates: 0, alerts: 0, retries: 0, batches: 0, lastFlushMs: null as number | null }
@@ -81,7 +98,8 @@ export class TelemetryWriter {
   ) {
     this.#options = resolveWriterOptions(options)
     this.#store = storeFor(db)
-    this.#concurrency = this.#options.concurrency ?? (this.#store.canCopy ? 2 : 1)
+    const concurrency = this.#options.concurrency ?? (this.#store.canCopy ? 2 : 1)
+    this.#lanes = Array.from({ length: concurrency }, () => new Lane())
   }
 
   /**
@@ -124,10 +142,10 @@ export class TelemetryWriter {
 
   /** Resolves when everything accepted so far is durable (or the writer was aborted). */
   flush(): Promise<void> {
-    const target = this.#enqueued
-    this.#drainTo = Math.max(this.#drainTo, target)
-    const done = new Promise<void>((resolve) => this.#flushWaiters.push({ target, resolve }))
-    this.#pump()
+    const targets = this.#lanes.map((lane) => lane.enqueued)
+    for (const lane of this.#lanes) lane.drainTo = Math.max(lane.drainTo, lane.enqueued)
+    const done = new Promise<void>((resolve) => this.#flushWaiters.push({ targets, resolve }))
+    for (const lane of this.#lanes) this.#pump(lane)
     this.#checkFlushed()
     return done
   }
@@ -146,7 +164,7 @@ export class TelemetryWriter {
     const outcome = expired ? await Promise.race([drained, expired]) : await drained
     clearTimeout(timeout)
     if (outcome === 'timeout') this.#abort()
-    clearTimeout(this.#timer)
+    for (const lane of this.#lanes) clearTimeout(lane.timer)
   }
 
   /** Resubmits dead letters through this writer; see {@link replayRejects}. */
@@ -161,7 +179,7 @@ export class TelemetryWriter {
       rejected: Object.freeze({ ...this.#rejected }),
       bufferedRows: this.#heldRows,
       bufferedBytes: this.#heldBytes,
-      inFlightBatches: this.#running.size,
+      inFlightBatches: this.#lanes.filter((lane) => lane.running).length,
     })
   }
 
@@ -202,9 +220,12 @@ export class TelemetryWriter {
   #accept(entries: Entry[], bytes: number): void {
     this.#heldRows += entries.length
     this.#heldBytes += bytes
-    this.#enqueued += entries.length
-    for (const entry of entries) this.#queue.push(entry)
-    this.#pump()
+    // Every entry of a packet names the same device, so one lane takes them all.
+    const first = entries[0]!
+    const lane = this.#lanes[laneOf(first.kind === 'reading' ? first.reading.deviceId : first.letter.deviceId, this.#lanes.length)]!
+    lane.enqueued += entries.length
+    for (const entry of entries) lane.queue.push(entry)
+    this.#pump(lane)
   }
 
   #release(rows: number, bytes: number): void {
@@ -217,34 +238,37 @@ export class TelemetryWriter {
     }
   }
 
-  /** Starts batches while there is work that is due and a free slot; one timer covers the oldest row's age. */
-  #pump(): void {
-    while (this.#running.size < this.#concurrency && this.#queue.length > 0 && !this.#aborted) {
+  /** Starts the lane's next batch when one is due and none is in flight; one timer covers the oldest row's age. */
+  #pump(lane: Lane): void {
+    if (lane.running === undefined && lane.queue.length > 0 && !this.#aborted) {
       const due =
-        this.#queue.length >= this.#options.batchSize || this.#dequeued < this.#drainTo || Date.now() - this.#queue[0]!.at >= this.#options.maxBatchAgeMs
-      if (!due) break
-      const running: Running = { start: this.#dequeued, entries: this.#queue.splice(0, this.#options.batchSize) }
-      this.#dequeued += running.entries.length
-      this.#running.add(running)
-      void this.#run(running.entries).finally(() => {
-        this.#running.delete(running)
-        this.#checkFlushed()
-        this.#pump()
-      })
+        lane.queue.length >= this.#options.batchSize || lane.dequeued < lane.drainTo || Date.now() - lane.queue[0]!.at >= this.#options.maxBatchAgeMs
+      if (due) {
+        const running: Running = { start: lane.dequeued, entries: lane.queue.splice(0, this.#options.batchSize) }
+        lane.dequeued += running.entries.length
+        lane.running = running
+        void this.#run(running.entries).finally(() => {
+          lane.running = undefined
+          this.#checkFlushed()
+          this.#pump(lane)
+        })
+      }
     }
-    if (this.#timer === undefined && this.#queue.length > 0 && !this.#aborted) {
-      const wait = Math.max(0, this.#queue[0]!.at + this.#options.maxBatchAgeMs - Date.now())
-      this.#timer = setTimeout(() => {
-        this.#timer = undefined
-        this.#pump()
+    if (lane.timer === undefined && lane.queue.length > 0 && !this.#aborted) {
+      const wait = Math.max(0, lane.queue[0]!.at + this.#options.maxBatchAgeMs - Date.now())
+      lane.timer = setTimeout(() => {
+        lane.timer = undefined
+        this.#pump(lane)
       }, wait)
     }
   }
 
   #checkFlushed(): void {
     for (let i = this.#flushWaiters.length - 1; i >= 0; i -= 1) {
-      const { target, resolve } = this.#flushWaiters[i]!
-      const settled = this.#aborted !== undefined || (this.#dequeued >= target && ![...this.#running].some((r) => r.start < target))
+      const { targets, resolve } = this.#flushWaiters[i]!
+      const settled =
+        this.#aborted !== undefined ||
+        this.#lanes.every((lane, n) => lane.dequeued >= targets[n]! && !(lane.running && lane.running.start < targets[n]!))
       if (!settled) continue
       this.#flushWaiters.splice(i, 1)
       resolve()
@@ -310,9 +334,9 @@ export class TelemetryWriter {
   /** Gives up on everything held: each packet's `durable` rejects, so no source acknowledges it. */
   #abort(): void {
     this.#aborted = new WriterAbortedError(this.#heldRows)
-    const held = [...this.#queue, ...[...this.#running].flatMap((r) => r.entries), ...this.#waiters.flatMap((w) => w.entries)]
+    const held = [...this.#lanes.flatMap((lane) => [...lane.queue, ...(lane.running?.entries ?? [])]), ...this.#waiters.flatMap((w) => w.entries)]
     for (const entry of held) entry.tracker.abort(this.#aborted)
-    this.#queue.length = 0
+    for (const lane of this.#lanes) lane.queue.length = 0
     for (const waiter of this.#waiters.splice(0)) waiter.admit(waiter.tracker)
     this.#checkFlushed()
   }
