@@ -23,6 +23,8 @@ interface PgClient {
   query(text: string, values?: unknown[]): Promise<{ rows: any[]; rowCount: number | null }>
   query<T>(stream: T): T
   release(error?: Error | boolean): void
+  on(event: 'error', listener: (error: Error) => void): unknown
+  off(event: 'error', listener: (error: Error) => void): unknown
 }
 
 /** A pg pool's own clients: COPY streams straight into PostgreSQL. */
@@ -32,6 +34,10 @@ function pgStore(pool: PostgresPool): Store {
     async transaction(work) {
       const client = (await pool.connect()) as unknown as PgClient
       let broken: Error | undefined
+      // The pool listens only to idle clients: without this, a connection lost
+      // mid-transaction would be an unhandled 'error' event and crash the host.
+      const onError = (error: Error) => (broken = error)
+      client.on('error', onError)
       try {
         await client.query('BEGIN')
         const result = await work({
@@ -52,6 +58,7 @@ function pgStore(pool: PostgresPool): Store {
         else await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError))
         throw error
       } finally {
+        client.off('error', onError)
         client.release(broken ?? false)
       }
     },

@@ -19,12 +19,18 @@ export interface Logger {
 
 type ConsoleMethod = (...data: unknown[]) => void
 
-/** Messages are written to be read alone; only an attached error adds to them. */
+/** An error as one line: its SQLSTATE or code, if any, and its message. */
+function oneLine(error: unknown): string {
+  if (!(error instanceof Error)) return String(error)
+  const code = (error as { code?: unknown }).code
+  return typeof code === 'string' ? `${code} ${error.message}` : error.message
+}
+
+/** Messages are written to be read alone; only an attached error adds to them, on the same line. */
 function toConsole(write: ConsoleMethod) {
   return (fields: object, message: string): void => {
     const error = (fields as { err?: unknown }).err
-    if (error === undefined) write(`[plantops-db] ${message}`)
-    else write(`[plantops-db] ${message}`, error)
+    write(error === undefined ? `[plantops-db] ${message}` : `[plantops-db] ${message}: ${oneLine(error)}`)
   }
 }
 

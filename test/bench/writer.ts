@@ -104,7 +104,16 @@ const readings = fleetReadings(DEVICES, PER_DEVICE, new Date(Date.now() - PER_DE
 
 const methods: Method[] = [
   {
-    name: 'raw COPY (ceiling)',
+    // The faster of the two obvious raw COPYs here: one COPY per 5,000 rows
+    // beats a single 200,000-row COPY on this machine.
+    name: 'raw COPY, 5,000-row transactions (ceiling)',
+    rows: readings.length,
+    async run(target) {
+      for (let i = 0; i < readings.length; i += 5_000) await target.rawCopy(copyText(readings.slice(i, i + 5_000)))
+    },
+  },
+  {
+    name: 'raw COPY, one statement',
     rows: readings.length,
     run: (target) => target.rawCopy(copyText(readings)),
   },
