@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createServerDatabase, describeServer } from './support/backends.js'
-import { outsideProject, repoRoot, runNode } from './support/outside-project.js'
+import { RUNTIME_DEPENDENCIES, outsideProject, repoRoot, runNode } from './support/outside-project.js'
 import { ALL_MIGRATIONS } from './support/specification.js'
 
 const MIGRATE_SCRIPT = `
@@ -18,7 +18,6 @@ try {
 }
 `
 
-const RUNTIME_DEPENDENCIES = ['kysely', 'pg', 'zod']
 let cleanup: (() => Promise<void>) | undefined
 
 afterEach(async () => {

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, expect, it } from 'vitest'
 import { createDatabase, migrateToLatest } from '../src/index.js'
 import { createServerDatabase, describeServer } from './support/backends.js'
 import { describeTable, tablesIn } from './support/catalog.js'
-import { outsideProject, repoRoot, runNode } from './support/outside-project.js'
+import { RUNTIME_DEPENDENCIES, outsideProject, repoRoot, runNode } from './support/outside-project.js'
 import { ALL_MIGRATIONS, specification } from './support/specification.js'
 
 const PROCESSES = 10
@@ -31,7 +31,7 @@ describeServer('migrations on a real server', () => {
   })
 
   it(`applies each migration exactly once when ${PROCESSES} processes start together`, async () => {
-    const project = await outsideProject(['kysely', 'pg', 'zod'])
+    const project = await outsideProject(RUNTIME_DEPENDENCIES)
     try {
       await writeFile(join(project.dir, 'startup.mjs'), STARTUP_SCRIPT)
       const startAt = String(Date.now() + 3_000)

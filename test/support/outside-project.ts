@@ -6,6 +6,9 @@ import { fileURLToPath } from 'node:url'
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
 
+/** What an install of plantops-db brings: its dependencies and its required peer. */
+export const RUNTIME_DEPENDENCIES = ['kysely', 'pg', 'pg-copy-streams', 'zod'] as const
+
 /**
  * A throwaway ESM project outside the repository with the built package
  * copied into its node_modules, as an install would lay it out, and the
