@@ -4,7 +4,6 @@ import type { Alert, Database } from '../schema/database.js'
 import { alertDirectionSchema, metricSchema, type AlertDirection, type Metric } from '../schema/metrics.js'
 import {
   decodeCursor,
-  encodeCursor,
   finiteNumber,
   guarded,
   idSchema,
@@ -13,7 +12,7 @@ import {
   timeCursorShape,
   timeKey,
   validate,
-  withoutKey,
+  toTimePage,
   type Page,
 } from './shared/index.js'
 
@@ -105,12 +104,7 @@ export function createAlertsRepository(db: Kysely<Database>): AlertsRepository {
         query = query.where((eb) => eb(eb.refTuple('sent_at', 'id'), '<', eb.tuple(sql<Date>`${time}::timestamptz`, Number(id))))
       }
       const rows = await guarded('alert list options', () => query.execute())
-      const items = rows.slice(0, limit)
-      const last = items[items.length - 1]
-      return {
-        items: items.map(withoutKey),
-        nextCursor: rows.length > limit && last ? encodeCursor([last.cursor_time, last.id]) : null,
-      }
+      return toTimePage(rows, limit, (alert) => alert.id)
     },
 
     async latestFor(plantId, metric, direction) {

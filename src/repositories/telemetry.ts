@@ -7,7 +7,6 @@ import { METRICS } from '../schema/metrics.js'
 import { hasAMetric, metricValueFields } from '../schema/readings.js'
 import {
   decodeCursor,
-  encodeCursor,
   guarded,
   idSchema,
   instantSchema,
@@ -15,7 +14,7 @@ import {
   timeCursorShape,
   timeKey,
   validate,
-  withoutKey,
+  toTimePage,
   type Page,
 } from './shared/index.js'
 import {
@@ -202,12 +201,7 @@ export function createTelemetryRepository(db: Kysely<Database>): TelemetryReposi
         query = query.where((eb) => eb(eb.refTuple('time', 'device_id'), '<', eb.tuple(sql<Date>`${time}::timestamptz`, String(deviceId))))
       }
       const rows = await guarded('telemetry range options', () => query.execute())
-      const items = rows.slice(0, limit)
-      const last = items[items.length - 1]
-      return {
-        items: items.map(withoutKey),
-        nextCursor: rows.length > limit && last ? encodeCursor([last.cursor_time, last.device_id ?? '']) : null,
-      }
+      return toTimePage(rows, limit, (reading) => reading.device_id ?? '')
     },
 
     async latest(of) {

@@ -3,4 +3,4 @@ export { finiteNumber, idSchema, instantSchema, storableText } from './fields.js
 export { generateId } from './ids.js'
 export { decodeCursor, encodeCursor, pageFields, toPage, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type Page } from './paging.js'
 export { validate } from './validate.js'
-export { timeCursorShape, timeKey, withoutKey } from './time-keyset.js'
+export { timeCursorShape, timeKey, toTimePage } from './time-keyset.js'

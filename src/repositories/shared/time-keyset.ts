@@ -1,5 +1,6 @@
 import { sql, type Expression, type RawBuilder } from 'kysely'
 import { z } from 'zod'
+import { encodeCursor, type Page } from './paging.js'
 
 /**
  * Keyset pagination over a TIMESTAMPTZ column must compare exact keys, but a
@@ -15,7 +16,24 @@ export function timeKey(column: Expression<unknown>): RawBuilder<string> {
 export const timeCursorShape = z.tuple([z.string().max(64), z.union([z.string().max(200), z.number().int()])])
 
 /** Removes the helper column a keyset query selected for its cursor. */
-export function withoutKey<T extends { cursor_time: string }>(row: T): Omit<T, 'cursor_time'> {
+function withoutKey<T extends { cursor_time: string }>(row: T): Omit<T, 'cursor_time'> {
   const { cursor_time: _, ...rest } = row
   return rest
+}
+
+/**
+ * Turns `limit + 1` rows of a `(time, tie-breaker)` keyset query into a page
+ * whose cursor carries the last row's exact time key and its tie-breaker.
+ */
+export function toTimePage<T extends { cursor_time: string }>(
+  rows: T[],
+  limit: number,
+  tieBreakerOf: (row: T) => string | number,
+): Page<Omit<T, 'cursor_time'>> {
+  const items = rows.slice(0, limit)
+  const last = items[items.length - 1]
+  return {
+    items: items.map(withoutKey),
+    nextCursor: rows.length > limit && last ? encodeCursor([last.cursor_time, tieBreakerOf(last)]) : null,
+  }
 }
