@@ -76,6 +76,19 @@ export interface DeadLetter {
   readonly detail: string | null
 }
 
+const MAX_DETAIL = 2_000
+
+/**
+ * Text PostgreSQL can store: a dead letter's words come from anywhere (a
+ * parser quoting the bytes it choked on, a topic, a caller), and TEXT cannot
+ * hold NUL. A letter that cannot be stored would block its batch for good.
+ */
+function storable(text: string | null, max = MAX_DETAIL): string | null {
+  if (text === null) return null
+  const clean = text.replace(/\u0000/g, '\\u0000')
+  return clean.length > max ? `${clean.slice(0, max)}…` : clean
+}
+
 /** Payloads travel as hex text: the one bytea encoding every driver passes through arrays unchanged. */
 export async function insertDeadLetters(session: Session, letters: readonly DeadLetter[]): Promise<void> {
   if (letters.length === 0) return
@@ -86,11 +99,11 @@ export async function insertDeadLetters(session: Session, letters: readonly Dead
        AS r(received_at, device_id, source, payload_hex, reason, detail)`,
     [
       letters.map((l) => l.receivedAt.toISOString()),
-      letters.map((l) => l.deviceId),
-      letters.map((l) => l.source),
+      letters.map((l) => storable(l.deviceId, 200)),
+      letters.map((l) => storable(l.source, 1_000)),
       letters.map((l) => l.payload.toString('hex')),
-      letters.map((l) => l.reason),
-      letters.map((l) => l.detail),
+      letters.map((l) => storable(l.reason, 200)),
+      letters.map((l) => storable(l.detail)),
     ],
   )
 }

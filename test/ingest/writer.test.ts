@@ -155,6 +155,18 @@ describeEachBackend('telemetry writer', (backend) => {
     await writer.close()
   })
 
+  it('stores any dead letter, even with words PostgreSQL text cannot hold', async () => {
+    const writer = createTelemetryWriter(m.t.db, quiet)
+    const outcome = await (
+      await writer.deadLetter({ payload: Buffer.from([0]), reason: 'decode_failed', detail: 'Unexpected token \u0000 in JSON', source: 'src\u0000x', deviceId: 'a\u0000b' })
+    ).durable
+    expect(outcome.status).toBe('rejected')
+    const letter = await m.t.db.selectFrom('telemetry_rejects').select(['detail', 'source', 'device_id', 'payload']).orderBy('id', 'desc').limit(1).executeTakeFirstOrThrow()
+    expect(letter).toEqual({ detail: 'Unexpected token \\u0000 in JSON', source: 'src\\u0000x', device_id: 'a\\u0000b', payload: expect.anything() })
+    expect(Buffer.from(letter.payload)).toEqual(Buffer.from([0]))
+    await writer.close()
+  })
+
   it('isolates rows the database refuses, writing the rest of the batch', async () => {
     const { a } = await fleet()
     await sql`ALTER TABLE telemetry ADD CONSTRAINT test_refuses_42 CHECK (humidity IS DISTINCT FROM 42)`.execute(m.t.db)

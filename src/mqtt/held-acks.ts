@@ -1,0 +1,77 @@
+import type { MqttClient } from 'mqtt'
+import { ConfigurationError } from '../errors/errors.js'
+
+type SendPacket = (packet: { cmd: string; messageId?: number }, cb?: (error?: Error) => void, ...rest: unknown[]) => void
+type Held = { ready: boolean; dead: boolean; generation: number; send: () => void }
+
+/**
+ * Holds each QoS 1 PUBACK until its message is durable, while letting mqtt.js
+ * read the next message at once.
+ *
+ * mqtt.js sends a PUBACK when `handleMessage` calls back, and reads nothing
+ * more until then: calling back only after the commit would mean one message
+ * per commit. Instead `handleMessage` calls back as soon as the writer has
+ * accepted the message, and this gate intercepts the PUBACK mqtt.js then
+ * sends (through its `_sendPacket`, an internal: checked at startup, and the
+ * at-least-once tests fail if its behaviour changes), releasing PUBACKs in
+ * the order the messages arrived (MQTT 3.1.1 §4.6) once each is durable.
+ * After a reconnect, PUBACKs for the old connection are dropped: the broker
+ * redelivers those messages and the writer's deduplication absorbs them.
+ */
+export class HeldAcks {
+  readonly #pending = new Map<number, Promise<unknown>>()
+  readonly #queue: Held[] = []
+  #generation = 0
+
+  constructor(client: MqttClient) {
+    const internals = client as unknown as { _sendPacket?: SendPacket }
+    const original = internals._sendPacket
+    if (typeof original !== 'function') {
+      throw new ConfigurationError(
+        "this mqtt.js version has no _sendPacket, so PUBACKs cannot be held until commit; use delivery: 'at-most-once' or mqtt@5",
+      )
+    }
+    internals._sendPacket = (packet, cb, ...rest) => {
+      const durable = packet.cmd === 'puback' && packet.messageId !== undefined ? this.#pending.get(packet.messageId) : undefined
+      if (durable === undefined) return original.call(client, packet, cb, ...rest)
+      this.#pending.delete(packet.messageId!)
+      const held: Held = { ready: false, dead: false, generation: this.#generation, send: () => original.call(client, packet, undefined, ...rest) }
+      this.#queue.push(held)
+      durable.then(
+        () => {
+          held.ready = true
+          this.#release()
+        },
+        () => {
+          held.dead = true // never acknowledged: the broker redelivers it
+          this.#release()
+        },
+      )
+      cb?.() // mqtt.js may read the next message now
+    }
+  }
+
+  /** Registers the durability of a message before mqtt.js tries to acknowledge it. */
+  hold(messageId: number, durable: Promise<unknown>): void {
+    this.#pending.set(messageId, durable)
+  }
+
+  /** The connection is gone: PUBACKs still held belong to it and must not reach the next one. */
+  reset(): void {
+    this.#generation += 1
+    this.#pending.clear()
+    this.#queue.length = 0
+  }
+
+  /** PUBACKs still held. */
+  get size(): number {
+    return this.#queue.length + this.#pending.size
+  }
+
+  #release(): void {
+    while (this.#queue.length > 0 && (this.#queue[0]!.ready || this.#queue[0]!.dead)) {
+      const held = this.#queue.shift()!
+      if (held.ready && held.generation === this.#generation) held.send()
+    }
+  }
+}

@@ -1,0 +1,2 @@
+export { createMqttIngestor, type IngestorStats, type MqttIngestor, type MqttIngestorOptions } from './ingestor.js'
+export { decodeJson, type PayloadDecoder } from './decode.js'

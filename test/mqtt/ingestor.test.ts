@@ -1,0 +1,209 @@
+import { randomBytes } from 'node:crypto'
+import fc from 'fast-check'
+import { sql } from 'kysely'
+import mqtt, { type MqttClient } from 'mqtt'
+import pg from 'pg'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { createTelemetryWriter, type TelemetryWriter } from '../../src/index.js'
+import { createMqttIngestor, type MqttIngestor } from '../../src/mqtt/index.js'
+import { backends, type Backend } from '../support/backends.js'
+import { eventually } from '../support/eventually.js'
+import { randomMac, useMigratedDatabase } from '../support/migrated.js'
+import { mosquittoEnabled, startMosquitto, type MosquittoBroker } from '../support/mosquitto.js'
+
+const dbBackends = backends.filter((b) => b.name !== 'timescaledb')
+
+for (const backend of dbBackends) {
+  const define = mosquittoEnabled && backend.enabled ? describe : describe.skip
+  define(`MQTT ingestion through Mosquitto [${backend.name}]`, () => suite(backend))
+}
+
+function suite(backend: Backend) {
+  const m = useMigratedDatabase(backend)
+  let broker: MosquittoBroker
+  let publisher: MqttClient
+  const open: { ingestor?: MqttIngestor; writer?: TelemetryWriter }[] = []
+
+  beforeAll(async () => {
+    broker = await startMosquitto({ config: ['max_inflight_messages 0', 'max_queued_messages 100000'] })
+    publisher = await mqtt.connectAsync(broker.url, { clientId: `publisher-${randomBytes(3).toString('hex')}` })
+  })
+  afterEach(async () => {
+    for (const { ingestor, writer } of open.splice(0)) {
+      await ingestor?.close().catch(() => {})
+      await writer?.close({ timeoutMs: 2_000 }).catch(() => {})
+    }
+  })
+  afterAll(async () => {
+    await publisher?.endAsync()
+    await broker?.stop()
+  })
+
+  async function start(options: { clientId?: string; delivery?: 'at-least-once' | 'at-most-once'; prefix: string }) {
+    const writer = createTelemetryWriter(m.t.db, { logger: process.env.DEBUG_MQTT ? undefined : false, maxBatchAgeMs: 20 })
+    const ingestor = await createMqttIngestor({
+      url: broker.url,
+      writer,
+      clientId: options.clientId ?? `ingest-${randomBytes(4).toString('hex')}`,
+      topicPrefix: options.prefix,
+      delivery: options.delivery ?? 'at-least-once',
+      logger: process.env.DEBUG_MQTT ? undefined : false,
+    })
+    open.push({ ingestor, writer })
+    return { writer, ingestor }
+  }
+
+  async function count(deviceId: string): Promise<number> {
+    const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM telemetry WHERE device_id = ${deviceId}`.execute(m.t.db)
+    return rows[0]!.n
+  }
+
+  const prefix = () => `plantops-${randomBytes(3).toString('hex')}`
+  const base = Math.floor(Date.now() / 1000) * 1000 - 3_600_000
+
+  it('writes every reading of a fleet exactly once, with its device and plant, and applies status and last wills', async () => {
+    const topicPrefix = prefix()
+    const plant = await m.repos.plants.create({ name: 'Fleet plant' })
+    const fleet = await Promise.all(
+      Array.from({ length: 5 }, async (_, i) => (await m.repos.devices.provision({ macAddress: randomMac(), sensorTypes: [], ...(i < 3 && { plantId: plant.id }) })).device),
+    )
+    const { writer } = await start({ prefix: topicPrefix })
+    for (const [d, device] of fleet.entries()) {
+      for (let i = 0; i < 100; i += 1) {
+        const body = { time: base + i * 1000, soil_moisture: (i % 50) + d, ...(i % 2 === 0 && { deviceId: device.id }) }
+        await publisher.publishAsync(`${topicPrefix}/${device.id}/telemetry`, JSON.stringify(body), { qos: 1 })
+      }
+    }
+    await eventually(() => writer.stats().written === 500, '500 readings are written')
+    for (const [d, device] of fleet.entries()) {
+      const { rows } = await sql<{ n: number; plants: string[] }>`
+        SELECT count(*)::int AS n, array_agg(DISTINCT coalesce(plant_id, '-')) AS plants FROM telemetry WHERE device_id = ${device.id}`.execute(m.t.db)
+      expect(rows[0]).toEqual({ n: 100, plants: [d < 3 ? plant.id : '-'] })
+    }
+
+    await publisher.publishAsync(`${topicPrefix}/${fleet[0]!.id}/status`, 'offline', { qos: 1 })
+    await eventually(async () => (await m.repos.devices.get(fleet[0]!.id)).status === 'offline', 'the status message applies')
+    const device = await mqtt.connectAsync(broker.url, {
+      clientId: `device-${fleet[1]!.id}`,
+      will: { topic: `${topicPrefix}/${fleet[1]!.id}/status`, payload: Buffer.from('{"status":"offline"}'), qos: 1, retain: false },
+    })
+    device.stream.destroy() // the device loses power: the broker publishes its last will
+    await eventually(async () => (await m.repos.devices.get(fleet[1]!.id)).status === 'offline', 'the last will applies')
+    await device.endAsync(true)
+  })
+
+  it('dead-letters spoofed, unknown, retired, malformed and oversize messages, and keeps running', async () => {
+    const topicPrefix = prefix()
+    const good = (await m.repos.devices.provision({ macAddress: randomMac(), sensorTypes: [] })).device
+    const retired = (await m.repos.devices.provision({ macAddress: randomMac(), sensorTypes: [] })).device
+    await m.repos.devices.setStatus(retired.id, 'decommissioned')
+    const { writer, ingestor } = await start({ prefix: topicPrefix })
+    const bad: [string, string, Buffer][] = [
+      ['device_mismatch', good.id, Buffer.from(JSON.stringify({ deviceId: retired.id, humidity: 5 }))],
+      ['unknown_device', 'dev_nobody_here', Buffer.from(JSON.stringify({ humidity: 5 }))],
+      ['decommissioned_device', retired.id, Buffer.from(JSON.stringify({ humidity: 5 }))],
+      ['decode_failed', good.id, Buffer.from('{"humidity": 5')],
+      ['decode_failed', good.id, Buffer.from([0xde, 0xad, 0xbe, 0xef, 0x00])],
+      ['oversize', good.id, Buffer.alloc(300 * 1024, 0x20)],
+      ['schema', good.id, Buffer.from('[1, 2, 3]')],
+    ]
+    for (const [, deviceId, payload] of bad) await publisher.publishAsync(`${topicPrefix}/${deviceId}/telemetry`, payload, { qos: 1 })
+    await publisher.publishAsync(`${topicPrefix}/${good.id}/telemetry`, JSON.stringify({ time: base, humidity: 7 }), { qos: 1 })
+    await eventually(() => writer.stats().written === 1, 'the good message after the bad ones is written')
+    await eventually(() => rejectedTotal(writer) === bad.length, 'all bad messages are dead-lettered')
+
+    const letters = await m.t.db.selectFrom('telemetry_rejects').select(['reason', 'source', 'payload']).where('source', 'like', `mqtt:${topicPrefix}/%`).orderBy('id').execute()
+    expect(letters.map((l) => l.reason).sort()).toEqual(bad.map(([reason]) => reason).sort())
+    const garbage = letters.find((l) => Buffer.from(l.payload).equals(Buffer.from([0xde, 0xad, 0xbe, 0xef, 0x00])))
+    expect(garbage?.source).toBe(`mqtt:${topicPrefix}/${good.id}/telemetry`)
+    expect(await count(good.id)).toBe(1)
+    expect(await count(retired.id)).toBe(0)
+    expect(ingestor.stats().received).toBe(bad.length + 1)
+  })
+
+  it('fuzzed payloads are written or dead-lettered, never lost, and never stop the ingestor', async () => {
+    const topicPrefix = prefix()
+    const device = (await m.repos.devices.provision({ macAddress: randomMac(), sensorTypes: [] })).device
+    const { writer, ingestor } = await start({ prefix: topicPrefix })
+    const payloads = fc.sample(fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.json().map((j) => new TextEncoder().encode(j))), 150)
+    for (const payload of payloads) await publisher.publishAsync(`${topicPrefix}/${device.id}/telemetry`, Buffer.from(payload), { qos: 1 })
+    await eventually(() => ingestor.stats().received === payloads.length, 'every fuzzed message is received')
+    await writer.flush()
+    const stats = writer.stats()
+    expect(stats.written + stats.duplicates + rejectedTotal(writer)).toBe(payloads.length)
+  })
+
+  it('acknowledges only what is durable: a crash before the commit gets the messages redelivered', async () => {
+    const topicPrefix = prefix()
+    const device = (await m.repos.devices.provision({ macAddress: randomMac(), sensorTypes: [] })).device
+    const clientId = `ingest-crash-${randomBytes(3).toString('hex')}`
+    const first = await start({ prefix: topicPrefix, clientId })
+    const release = await stall(backend, m.t)
+    for (let i = 0; i < 10; i += 1) {
+      await publisher.publishAsync(`${topicPrefix}/${device.id}/telemetry`, JSON.stringify({ time: base + i * 1000, humidity: i }), { qos: 1 })
+    }
+    await eventually(() => first.ingestor.stats().received === 10, 'the ingestor received all ten')
+    expect(first.ingestor.stats().heldAcks).toBe(10)
+    // Crash: the connection drops with nothing acknowledged, the writer gives up its buffer.
+    first.ingestor.client.stream.destroy()
+    await first.ingestor.client.endAsync(true)
+    await first.writer.close({ timeoutMs: 10 })
+    await release()
+
+    const second = await start({ prefix: topicPrefix, clientId })
+    await eventually(() => second.ingestor.stats().received === 10, 'the broker redelivers all ten')
+    await second.writer.flush()
+    expect(await count(device.id)).toBe(10)
+  })
+
+  it('with at-most-once, acknowledges on receipt: after a crash nothing is redelivered', async () => {
+    const topicPrefix = prefix()
+    const device = (await m.repos.devices.provision({ macAddress: randomMac(), sensorTypes: [] })).device
+    const clientId = `ingest-amo-${randomBytes(3).toString('hex')}`
+    const first = await start({ prefix: topicPrefix, clientId, delivery: 'at-most-once' })
+    const release = await stall(backend, m.t)
+    for (let i = 0; i < 5; i += 1) {
+      await publisher.publishAsync(`${topicPrefix}/${device.id}/telemetry`, JSON.stringify({ time: base + i * 1000, humidity: i }), { qos: 1 })
+    }
+    await eventually(() => first.ingestor.stats().received === 5, 'the ingestor received all five')
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    first.ingestor.client.stream.destroy()
+    await first.ingestor.client.endAsync(true)
+    await first.writer.close({ timeoutMs: 10 })
+    await release()
+    const second = await start({ prefix: topicPrefix, clientId, delivery: 'at-most-once' })
+    await new Promise((resolve) => setTimeout(resolve, 1_000))
+    expect(second.ingestor.stats().received).toBe(0)
+  })
+}
+
+function rejectedTotal(writer: TelemetryWriter): number {
+  return Object.values(writer.stats().rejected).reduce((sum: number, n) => sum + (n ?? 0), 0)
+}
+
+/** Holds the database so no write can commit, until released. */
+async function stall(backend: Backend, t: { db: any; url: string | undefined }): Promise<() => Promise<void>> {
+  if (backend.name === 'postgres') {
+    const client = new pg.Client({ connectionString: t.url })
+    await client.connect()
+    await client.query('BEGIN')
+    await client.query('LOCK TABLE telemetry IN ACCESS EXCLUSIVE MODE')
+    return async () => {
+      await client.query('ROLLBACK')
+      await client.end()
+    }
+  }
+  let release!: () => void
+  const held = new Promise<void>((resolve) => (release = resolve))
+  let acquired!: () => void
+  const ready = new Promise<void>((resolve) => (acquired = resolve))
+  const done = t.db.connection().execute(async () => {
+    acquired()
+    await held
+  })
+  await ready
+  return async () => {
+    release()
+    await done
+  }
+}
