@@ -9,23 +9,48 @@ import { createMqttIngestor, type MqttIngestor } from '../../src/mqtt/index.js'
 import { backends, type Backend } from '../support/backends.js'
 import { eventually } from '../support/eventually.js'
 import { randomMac, useMigratedDatabase } from '../support/migrated.js'
-import { mosquittoEnabled, startMosquitto, type MosquittoBroker } from '../support/mosquitto.js'
+import { mosquittoEnabled, startMosquitto } from '../support/mosquitto.js'
 
 const dbBackends = backends.filter((b) => b.name !== 'timescaledb')
 
-for (const backend of dbBackends) {
-  const define = mosquittoEnabled && backend.enabled ? describe : describe.skip
-  define(`MQTT ingestion through Mosquitto [${backend.name}]`, () => suite(backend))
+/** Where the messages go: a Mosquitto this suite starts, and the machine's own (MQTT_URL) when set, as in CI. */
+interface BrokerKind {
+  readonly name: string
+  readonly enabled: boolean
+  start(): Promise<{ url: string; stop(): Promise<void> }>
 }
 
-function suite(backend: Backend) {
+const brokerKinds: BrokerKind[] = [
+  {
+    name: 'own mosquitto',
+    enabled: mosquittoEnabled,
+    start: () => startMosquitto({ config: ['max_inflight_messages 0', 'max_queued_messages 100000'] }),
+  },
+  {
+    name: 'MQTT_URL',
+    enabled: Boolean(process.env.MQTT_URL) || process.env.CI === 'true',
+    async start() {
+      if (!process.env.MQTT_URL) throw new Error('CI=true requires MQTT_URL: the broker suites must run in CI, never skip')
+      return { url: process.env.MQTT_URL, stop: async () => {} }
+    },
+  },
+]
+
+for (const kind of brokerKinds) {
+  for (const backend of dbBackends) {
+    const define = kind.enabled && backend.enabled ? describe : describe.skip
+    define(`MQTT ingestion [${kind.name}, ${backend.name}]`, () => suite(kind, backend))
+  }
+}
+
+function suite(kind: BrokerKind, backend: Backend) {
   const m = useMigratedDatabase(backend)
-  let broker: MosquittoBroker
+  let broker: { url: string; stop(): Promise<void> }
   let publisher: MqttClient
   const open: { ingestor?: MqttIngestor; writer?: TelemetryWriter }[] = []
 
   beforeAll(async () => {
-    broker = await startMosquitto({ config: ['max_inflight_messages 0', 'max_queued_messages 100000'] })
+    broker = await kind.start()
     publisher = await mqtt.connectAsync(broker.url, { clientId: `publisher-${randomBytes(3).toString('hex')}` })
   })
   afterEach(async () => {
@@ -155,6 +180,34 @@ function suite(backend: Backend) {
     await second.writer.flush()
     expect(await count(device.id)).toBe(10)
   })
+
+  if (kind.name === 'own mosquitto') {
+    it('reconnects after the broker restarts, and loses nothing published at QoS 1', async () => {
+      const own = await startMosquitto({ persistent: true, config: ['max_inflight_messages 0', 'max_queued_messages 100000'] })
+      try {
+        const topicPrefix = prefix()
+        const device = (await m.repos.devices.provision({ macAddress: randomMac(), sensorTypes: [] })).device
+        const writer = createTelemetryWriter(m.t.db, { logger: false, maxBatchAgeMs: 20 })
+        const ingestor = await createMqttIngestor({ url: own.url, writer, clientId: `ingest-restart-${randomBytes(3).toString('hex')}`, topicPrefix, logger: false })
+        open.push({ ingestor, writer })
+        const sender = mqtt.connect(own.url, { clientId: `sender-${randomBytes(3).toString('hex')}`, clean: false, reconnectPeriod: 100 })
+        await new Promise((resolve) => sender.once('connect', resolve))
+        const sent: Promise<unknown>[] = []
+        for (let i = 0; i < 600; i += 1) {
+          if (i === 300) await own.restart()
+          // mqtt.js keeps unacknowledged QoS 1 messages and resends them after reconnecting.
+          sent.push(sender.publishAsync(`${topicPrefix}/${device.id}/telemetry`, JSON.stringify({ time: base + i * 1000, humidity: i % 100 }), { qos: 1 }))
+          if (i % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 10))
+        }
+        await Promise.all(sent)
+        await eventually(async () => (await count(device.id)) >= 600, 'all 600 messages are stored', 30_000)
+        expect(await count(device.id)).toBe(600)
+        await sender.endAsync()
+      } finally {
+        await own.stop()
+      }
+    })
+  }
 
   it('with at-most-once, acknowledges on receipt: after a crash nothing is redelivered', async () => {
     const topicPrefix = prefix()

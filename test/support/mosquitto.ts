@@ -51,12 +51,14 @@ export interface MosquittoBroker {
 }
 
 /** A private Mosquitto on a free loopback port, with the configuration lines given. */
-export async function startMosquitto(options: { passwordFile?: string; config?: string[] } = {}): Promise<MosquittoBroker> {
+/** `persistent` keeps sessions and queued messages across `restart()`, as a production broker would. */
+export async function startMosquitto(options: { passwordFile?: string; config?: string[]; persistent?: boolean } = {}): Promise<MosquittoBroker> {
   if (!mosquittoBinary) throw new Error('mosquitto is not installed: CI=true requires it (apt-get install mosquitto)')
   const dir = await mkdtemp(join(tmpdir(), 'plantops-mosquitto-'))
   await chmod(dir, 0o755) // the broker may drop privileges and must still read its files
   const port = await freePort()
-  const lines = [`listener ${port} 127.0.0.1`, 'persistence false', 'log_dest stderr', ...(options.config ?? [])]
+  const persistence = options.persistent ? ['persistence true', `persistence_location ${dir}/`] : ['persistence false']
+  const lines = [`listener ${port} 127.0.0.1`, ...persistence, 'log_dest stderr', ...(options.config ?? [])]
   if (process.getuid?.() === 0) lines.push('user root')
   if (options.passwordFile !== undefined) {
     const path = join(dir, 'passwd')
