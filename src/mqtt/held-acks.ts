@@ -20,7 +20,9 @@ type Held = { ready: boolean; dead: boolean; generation: number; send: () => voi
  */
 export class HeldAcks {
   readonly #pending = new Map<number, Promise<unknown>>()
-  readonly #queue: Held[] = []
+  /** PUBACKs in arrival order; `#head` is the first not yet released (shift() would be O(n) per release). */
+  #queue: Held[] = []
+  #head = 0
   #generation = 0
 
   constructor(client: MqttClient) {
@@ -60,18 +62,24 @@ export class HeldAcks {
   reset(): void {
     this.#generation += 1
     this.#pending.clear()
-    this.#queue.length = 0
+    this.#queue = []
+    this.#head = 0
   }
 
   /** PUBACKs still held. */
   get size(): number {
-    return this.#queue.length + this.#pending.size
+    return this.#queue.length - this.#head + this.#pending.size
   }
 
   #release(): void {
-    while (this.#queue.length > 0 && (this.#queue[0]!.ready || this.#queue[0]!.dead)) {
-      const held = this.#queue.shift()!
+    while (this.#head < this.#queue.length && (this.#queue[this.#head]!.ready || this.#queue[this.#head]!.dead)) {
+      const held = this.#queue[this.#head]!
+      this.#head += 1
       if (held.ready && held.generation === this.#generation) held.send()
+    }
+    if (this.#head > 1_024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head)
+      this.#head = 0
     }
   }
 }

@@ -1,0 +1,111 @@
+/**
+ * npm run bench:mqtt: end-to-end MQTT ingestion, published until counted in
+ * the table, at-least-once and at-most-once, against the raw receive rate of
+ * a bare mqtt.js subscriber on the same broker, and publish-to-commit latency
+ * at a fixed 5,000 messages per second. Uses MQTT_URL and DATABASE_URL when
+ * set; otherwise a private Mosquitto on a free port and embedded PGlite.
+ */
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
+import { sql } from 'kysely'
+import mqtt from 'mqtt'
+import { createDatabase, createTelemetryWriter, migrateToLatest } from 'plantops-db'
+import { createMqttIngestor } from 'plantops-db/mqtt'
+import { startMosquitto } from '../support/mosquitto.js'
+
+const COUNT = Number(process.env.BENCH_MESSAGES ?? 100_000)
+const LATENCY_RATE = 5_000
+const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 10)
+
+const own = process.env.MQTT_URL ? undefined : await startMosquitto({ config: ['max_inflight_messages 0', 'max_queued_messages 1000000'] })
+const brokerUrl = process.env.MQTT_URL ?? own!.url
+const db = createDatabase()
+await migrateToLatest(db, { logger: false })
+const devices = Array.from({ length: 1_000 }, (_, i) => `dev_bench_${i}`)
+await sql`INSERT INTO devices (id, mqtt_password_hash) SELECT id, 'x' FROM unnest(${devices}::text[]) AS id ON CONFLICT DO NOTHING`.execute(db)
+let base = Math.floor(Date.now() / 1000) * 1000 - 20 * 86_400_000
+
+const PUBLISHERS = Number(process.env.BENCH_PUBLISHERS ?? 2)
+
+/** Publishes from separate processes, so the ingestor under test does not also pay for publishing. */
+async function publish(prefix: string, count: number, rate = 0): Promise<void> {
+  const script = fileURLToPath(new URL('./mqtt-publisher.ts', import.meta.url))
+  const share = Math.ceil(count / PUBLISHERS)
+  const runs = Array.from({ length: PUBLISHERS }, (_, p) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script], {
+      env: {
+        ...process.env,
+        MQTT_URL: brokerUrl,
+        PREFIX: prefix,
+        COUNT: String(Math.min(share, count - p * share)),
+        RATE: String(rate / PUBLISHERS),
+        // Each publisher's readings sit in their own time range, so none collide.
+        BASE: String(base + p * (Math.ceil(share / 1_000) * 1000 + 60_000)),
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    })
+    return new Promise<void>((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`publisher exited ${code}`)))))
+  })
+  base += PUBLISHERS * (Math.ceil(share / 1_000) * 1000 + 60_000)
+  await Promise.all(runs)
+}
+
+async function until(check: () => boolean, describe: () => string): Promise<void> {
+  const deadline = Date.now() + 120_000
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`benchmark stalled: ${describe()}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+async function bareSubscriber(): Promise<number> {
+  const prefix = `bench-${randomBytes(3).toString('hex')}`
+  const client = await mqtt.connectAsync(brokerUrl, { clientId: `bench-sub-${randomBytes(3).toString('hex')}`, protocolVersion: 5, properties: { receiveMaximum: 65_535 } })
+  await client.subscribeAsync(`${prefix}/+/telemetry`, { qos: 1 })
+  let received = 0
+  client.on('message', () => (received += 1))
+  const started = performance.now()
+  await publish(prefix, COUNT)
+  await until(() => received >= COUNT, () => `bare subscriber received ${received} of ${COUNT}`)
+  const rate = COUNT / ((performance.now() - started) / 1000)
+  await client.endAsync()
+  return rate
+}
+
+async function ingest(delivery: 'at-least-once' | 'at-most-once', count: number, rate = 0) {
+  const prefix = `bench-${randomBytes(3).toString('hex')}`
+  const latencies: number[] = []
+  const writer = createTelemetryWriter(db, { logger: false, ...(rate > 0 && { maxBatchAgeMs: 100 }) })
+  const write = writer.write.bind(writer)
+  // Latency: from the publisher's clock in the payload to the moment the reading is durable.
+  writer.write = async (packet, meta) => {
+    const receipt = await write(packet, meta)
+    const sentAt = (packet as { sentAt?: number }).sentAt
+    if (rate > 0 && sentAt !== undefined) void receipt.durable.then(() => latencies.push(Date.now() - sentAt))
+    return receipt
+  }
+  const ingestor = await createMqttIngestor({ url: brokerUrl, writer, clientId: `bench-ingest-${randomBytes(3).toString('hex')}`, topicPrefix: prefix, delivery, protocolVersion: 5, logger: false })
+  const started = performance.now()
+  await publish(prefix, count, rate)
+  await until(() => writer.stats().written >= count, () => `${delivery}: ${JSON.stringify({ writer: writer.stats(), ingestor: ingestor.stats() })}`)
+  const seconds = (performance.now() - started) / 1000
+  await ingestor.close()
+  await writer.close()
+  latencies.sort((a, b) => a - b)
+  const percentile = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]
+  return { rate: count / seconds, p50: percentile(50), p99: percentile(99) }
+}
+
+console.log(`broker: ${process.env.MQTT_URL ? `MQTT_URL (${brokerUrl})` : 'a private Mosquitto'}; database: ${process.env.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : 'embedded PGlite'}; ${COUNT.toLocaleString('en')} QoS 1 messages from 1,000 devices`)
+const ceiling = await bareSubscriber()
+console.log(`bare mqtt.js subscriber (ceiling)      ${Math.round(ceiling).toLocaleString('en').padStart(8)} msg/s`)
+const alo = await ingest('at-least-once', COUNT)
+console.log(`plantops-db at-least-once              ${Math.round(alo.rate).toLocaleString('en').padStart(8)} msg/s (published until committed)`)
+const amo = await ingest('at-most-once', COUNT)
+console.log(`plantops-db at-most-once               ${Math.round(amo.rate).toLocaleString('en').padStart(8)} msg/s`)
+const latency = await ingest('at-least-once', LATENCY_RATE * LATENCY_SECONDS, LATENCY_RATE)
+console.log(`latency at ${LATENCY_RATE.toLocaleString('en')} msg/s, at-least-once  p50 ${latency.p50} ms, p99 ${latency.p99} ms (maxBatchAgeMs 100)`)
+console.log(`\nat-least-once is ${(alo.rate / amo.rate).toFixed(2)}× at-most-once and ${(alo.rate / ceiling).toFixed(2)}× the bare subscriber`)
+await db.destroy()
+await own?.stop()
