@@ -9,11 +9,12 @@ import { createMqttIngestor, type MqttIngestor } from '../../src/mqtt/index.js'
 import { backends, type Backend } from '../support/backends.js'
 import { eventually } from '../support/eventually.js'
 import { randomMac, useMigratedDatabase } from '../support/migrated.js'
+import { startAedes } from '../support/aedes.js'
 import { mosquittoEnabled, startMosquitto } from '../support/mosquitto.js'
 
 const dbBackends = backends.filter((b) => b.name !== 'timescaledb')
 
-/** Where the messages go: a Mosquitto this suite starts, and the machine's own (MQTT_URL) when set, as in CI. */
+/** Where the messages go: in-process aedes (always), a Mosquitto this suite starts, and the machine's own (MQTT_URL) when set, as in CI. */
 interface BrokerKind {
   readonly name: string
   readonly enabled: boolean
@@ -21,6 +22,7 @@ interface BrokerKind {
 }
 
 const brokerKinds: BrokerKind[] = [
+  { name: 'aedes', enabled: true, start: startAedes },
   {
     name: 'own mosquitto',
     enabled: mosquittoEnabled,
