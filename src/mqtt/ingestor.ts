@@ -10,7 +10,7 @@ import { createRepositories } from '../repositories/index.js'
 import { validate } from '../repositories/shared/validate.js'
 import { decodeJson, decodeStatus, statusOf, type PayloadDecoder } from './decode.js'
 import { HeldAcks } from './held-acks.js'
-import { prefixLayout, sharedFilters, type TopicRoute } from './topics.js'
+import { prefixLayout, sharedFilters, type TopicLayout, type TopicRoute } from './topics.js'
 
 /**
  * Options of `createMqttIngestor`.
@@ -30,6 +30,12 @@ export interface MqttIngestorOptions {
   readonly clientId?: string
   /** Topics are `<prefix>/<deviceId>/telemetry` and `<prefix>/<deviceId>/status`. Default `plantops`. */
   readonly topicPrefix?: string
+  /**
+   * A layout of your own instead of the prefix: the topic filters to subscribe
+   * to, and a function from a topic to its device id and channel (or
+   * `undefined`, and the message is dead-lettered as `unknown_topic`).
+   */
+  readonly topics?: TopicLayout
   /** Subscribe through `$share/<group>/…` so several ingestors split the stream (MQTT 5 brokers; Mosquitto also for 3.1.1). */
   readonly shareGroup?: string
   /** `'at-least-once'` (default): PUBACK after commit. `'at-most-once'`: PUBACK on receipt; what was buffered is lost on a crash. */
@@ -84,6 +90,7 @@ const optionsSchema = z.strictObject({
   writer: z.custom<TelemetryWriter>((v) => typeof v === 'object' && v !== null && typeof (v as TelemetryWriter).write === 'function'),
   clientId: z.string().min(1).max(128).optional(),
   topicPrefix: z.string().min(1).regex(/^[^#+]+$/, { message: 'must not contain MQTT wildcards' }).default('plantops'),
+  topics: z.custom<TopicLayout>((v) => typeof v === 'object' && v !== null && typeof (v as TopicLayout).route === 'function').optional(),
   shareGroup: z.string().regex(/^[^/#+]+$/, { message: 'must be one topic level without wildcards' }).optional(),
   delivery: z.enum(['at-least-once', 'at-most-once']).default('at-least-once'),
   decode: z.custom<PayloadDecoder>((v) => typeof v === 'function').optional(),
@@ -124,7 +131,7 @@ export async function createMqttIngestor(options: MqttIngestorOptions): Promise<
   const decode = settings.decode ?? decodeJson
   const writer = settings.writer
   const devices = createRepositories(writer.db).devices
-  const layout = prefixLayout(settings.topicPrefix)
+  const layout = settings.topics ?? prefixLayout(settings.topicPrefix)
   const atLeastOnce = settings.delivery === 'at-least-once'
   const counters = { received: 0, deadLettered: 0, statusUpdates: 0 }
   let closing = false

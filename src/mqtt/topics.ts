@@ -1,12 +1,35 @@
 import { isId } from '../repositories/shared/fields.js'
 
-/** What a topic says: whose it is, and whether it carries telemetry or a status. */
+/**
+ * What a topic says: whose it is, and whether it carries telemetry or a status.
+ *
+ * @example
+ * ```ts
+ * import type { TopicRoute } from 'plantops-db/mqtt'
+ * const route: TopicRoute = { deviceId: 'dev_1', channel: 'telemetry' }
+ * ```
+ */
 export interface TopicRoute {
   readonly deviceId: string
   readonly channel: 'telemetry' | 'status'
 }
 
-/** The topic layout: `<prefix>/<deviceId>/telemetry` and `<prefix>/<deviceId>/status`. */
+/**
+ * A topic layout: what to subscribe to, and how to read a topic.
+ *
+ * @example
+ * ```ts
+ * import type { TopicLayout } from 'plantops-db/mqtt'
+ * // greenhouse/<site>/<deviceId>/<telemetry|status>
+ * const topics: TopicLayout = {
+ *   filters: ['greenhouse/+/+/telemetry', 'greenhouse/+/+/status'],
+ *   route: (topic) => {
+ *     const [, , deviceId, channel] = topic.split('/')
+ *     return deviceId && (channel === 'telemetry' || channel === 'status') ? { deviceId, channel } : undefined
+ *   },
+ * }
+ * ```
+ */
 export interface TopicLayout {
   /** The subscriptions, without a share-group prefix. */
   readonly filters: readonly string[]
@@ -16,6 +39,12 @@ export interface TopicLayout {
 /**
  * The default layout under `prefix` (default `plantops`). The device id is
  * the topic segment, and only that: the topic is the identity.
+ *
+ * @example
+ * ```ts
+ * import { prefixLayout } from 'plantops-db/mqtt'
+ * prefixLayout('farm').route('farm/dev_1/status') // { deviceId: 'dev_1', channel: 'status' }
+ * ```
  */
 export function prefixLayout(prefix: string): TopicLayout {
   const depth = prefix.split('/').length

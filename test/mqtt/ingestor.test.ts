@@ -148,6 +148,30 @@ function suite(kind: BrokerKind, backend: Backend) {
     expect(ingestor.stats().received).toBe(bad.length + 1)
   })
 
+  it('routes a custom topic layout, and dead-letters topics it cannot read', async () => {
+    const site = `site-${randomBytes(3).toString('hex')}`
+    const device = (await m.repos.devices.provision({ macAddress: randomMac(), sensorTypes: [] })).device
+    const writer = createTelemetryWriter(m.t.db, { logger: false, maxBatchAgeMs: 20 })
+    const ingestor = await createMqttIngestor({
+      url: broker.url,
+      writer,
+      clientId: `ingest-${randomBytes(4).toString('hex')}`,
+      logger: false,
+      topics: {
+        filters: [`greenhouse/${site}/#`],
+        route: (topic) => {
+          const [, , deviceId, channel] = topic.split('/')
+          return deviceId && channel === 'readings' ? { deviceId, channel: 'telemetry' } : undefined
+        },
+      },
+    })
+    open.push({ ingestor, writer })
+    await publisher.publishAsync(`greenhouse/${site}/${device.id}/readings`, JSON.stringify({ time: base, humidity: 61 }), { qos: 1 })
+    await publisher.publishAsync(`greenhouse/${site}/oops`, JSON.stringify({ humidity: 61 }), { qos: 1 })
+    await eventually(() => writer.stats().written === 1 && writer.stats().rejected.unknown_topic === 1, 'one written, one unroutable')
+    expect(await count(device.id)).toBe(1)
+  })
+
   it('fuzzed payloads are written or dead-lettered, never lost, and never stop the ingestor', async () => {
     const topicPrefix = prefix()
     const device = (await m.repos.devices.provision({ macAddress: randomMac(), sensorTypes: [] })).device
