@@ -13,6 +13,15 @@ const embedded = { DATABASE_URL: undefined, MQTT_URL: undefined }
 const tsx = ['--import', 'tsx']
 
 describe('examples', () => {
+  it('demo: a day of a greenhouse over MQTT, with alerts, rejects and duplicates in the summary', async () => {
+    const result = await runNode([...tsx, 'examples/demo.ts'], { cwd: repoRoot, env: embedded })
+    expect(result.code, result.stderr).toBe(0)
+    expect(result.stdout).toMatch(/^Basil .*⚠ soil moisture below 25$/m)
+    expect(result.stdout).toContain('ingestion: 5,750 readings written, 12 duplicates skipped')
+    expect(result.stdout).toContain('rejected:  device_mismatch 6, decode_failed 4')
+    expect(result.stdout.split('\n').filter((line) => /^\S.* [▁▂▃▄▅▆▇█ ]{24,} /.test(line))).toHaveLength(10)
+  })
+
   it('quickstart: migrates, writes readings, prints the latest one, hourly buckets and the alert', async () => {
     const result = await runNode([...tsx, 'examples/quickstart.ts'], { cwd: repoRoot, env: embedded })
     expect(result.stderr).toBe('')
