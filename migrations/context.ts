@@ -6,6 +6,13 @@ import type { Logger } from '../src/logging/logger.js'
  *   and can be created; otherwise keep a plain table and log why;
  * - `'require'`: the same, but fail the migration when it cannot;
  * - `'off'`: always a plain table.
+ *
+ * @example
+ * ```ts
+ * import { migrateToLatest, type TimescaleMode } from 'plantops-db'
+ * const mode: TimescaleMode = process.env.NODE_ENV === 'production' ? 'require' : 'auto'
+ * await migrateToLatest(db, { timescaledb: mode })
+ * ```
  */
 export type TimescaleMode = 'auto' | 'require' | 'off'
 

@@ -5,6 +5,12 @@ import type { MigrationContext } from './context.js'
 /**
  * Whether TimescaleDB is `installed` in this database, merely `available` to
  * `CREATE EXTENSION`, or `unavailable` on this server.
+ *
+ * @example
+ * ```ts
+ * const { telemetry } = await migrateToLatest(db)
+ * if (telemetry.timescaledb === 'available') console.log('TimescaleDB could be enabled')
+ * ```
  */
 export type TimescaleExtensionState = 'installed' | 'available' | 'unavailable'
 

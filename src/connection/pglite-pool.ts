@@ -14,12 +14,16 @@ import type { PostgresPool, PostgresPoolClient, PostgresQueryResult } from 'kyse
  * ```
  */
 export interface PGliteLike {
+  /** Runs one statement with parameters. */
   query<T>(
     sql: string,
     params?: unknown[],
   ): Promise<{ rows: T[]; affectedRows?: number; command?: string; rowCount?: number }>
+  /** Runs one or more statements without parameters. */
   exec(sql: string): Promise<unknown>
+  /** Shuts the database down. */
   close(): Promise<void>
+  /** Whether `close()` has run. */
   readonly closed?: boolean
 }
 

@@ -105,7 +105,15 @@ export class TimescaleUnavailableError extends PlantopsError {
   }
 }
 
-/** One problem found in an input: where (`path`, as in zod) and what. */
+/**
+ * One problem found in an input: where (`path`, as in zod) and what.
+ *
+ * @example
+ * ```ts
+ * import type { ValidationIssue } from 'plantops-db'
+ * const issue: ValidationIssue = { path: ['thresholds', 'humidity', 'min'], message: 'must be a finite number' }
+ * ```
+ */
 export interface ValidationIssue {
   readonly path: readonly (string | number)[]
   readonly message: string

@@ -20,7 +20,17 @@ interface DatabaseErrorFields {
   message?: unknown
 }
 
-/** The SQLSTATE of a database error, if it has one. */
+/**
+ * The SQLSTATE of a database error, if it has one.
+ *
+ * @example
+ * ```ts
+ * import { sqlStateOf } from 'plantops-db'
+ * try { await db.insertInto('plants').values(row).execute() } catch (err) {
+ *   if (sqlStateOf(err) === '23505') console.log('already there')
+ * }
+ * ```
+ */
 export function sqlStateOf(error: unknown): string | undefined {
   const code = (error as DatabaseErrorFields | null)?.code
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined
@@ -54,6 +64,12 @@ const TRANSIENT_MESSAGES = [
  * Whether an error means "the database is briefly unavailable; try again":
  * connection exceptions (class 08), serialization failures, deadlocks, too
  * many connections, shutdowns, and socket errors.
+ *
+ * @example
+ * ```ts
+ * import { isTransientDatabaseError } from 'plantops-db'
+ * const retry = (err: unknown) => isTransientDatabaseError(err)
+ * ```
  */
 export function isTransientDatabaseError(error: unknown): boolean {
   if (error instanceof PlantopsError) return false

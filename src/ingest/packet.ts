@@ -17,7 +17,17 @@ import { idSchema, isId } from '../repositories/shared/fields.js'
  */
 export const EPOCH_MILLISECONDS_FROM = 100_000_000_000
 
-/** The most readings one backlog packet may carry. */
+/**
+ * The most readings one backlog packet may carry.
+ *
+ * @example
+ * ```ts
+ * import { MAX_BACKLOG_READINGS } from 'plantops-db'
+ * for (let i = 0; i < buffered.length; i += MAX_BACKLOG_READINGS) {
+ *   await writer.write({ deviceId, readings: buffered.slice(i, i + MAX_BACKLOG_READINGS) })
+ * }
+ * ```
+ */
 export const MAX_BACKLOG_READINGS = 10_000
 
 const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i

@@ -77,7 +77,16 @@ function laneOf(deviceId: string | null, lanes: number): number {
   return (hash >>> 0) % lanes
 }
 
-/** See {@link createTelemetryWriter}. */
+/**
+ * The telemetry writer; create one with {@link createTelemetryWriter}.
+ *
+ * @example
+ * ```ts
+ * const writer: TelemetryWriter = createTelemetryWriter(db)
+ * const receipt = await writer.write({ deviceId: 'dev_1', humidity: 55 })
+ * await receipt.durable
+ * ```
+ */
 export class TelemetryWriter {
   readonly #options: ResolvedWriterOptions
   readonly #store: Store

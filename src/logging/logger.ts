@@ -11,9 +11,13 @@
  * ```
  */
 export interface Logger {
+  /** Detail for debugging; the console logger drops it. */
   debug(fields: object, message: string): void
+  /** Progress worth knowing: a migration applied, an ingestor subscribed. */
   info(fields: object, message: string): void
+  /** Something went wrong and was handled: a retry, a plain table instead of a hypertable. */
   warn(fields: object, message: string): void
+  /** Something went wrong that an operator should look at; the library still loses nothing. */
   error(fields: object, message: string): void
 }
 

@@ -1,9 +1,27 @@
 import type { TimescaleMode } from '../../migrations/index.js'
 import { consoleLogger, silentLogger, type Logger } from '../logging/logger.js'
 
-/** The table where applied migrations are recorded (Kysely's format, so kysely-ctl shares it). */
+/**
+ * The table where applied migrations are recorded (Kysely's format, so kysely-ctl shares it).
+ *
+ * @example
+ * ```ts
+ * import { sql } from 'kysely'
+ * import { MIGRATION_TABLE } from 'plantops-db'
+ * const applied = await sql`SELECT name FROM ${sql.table(MIGRATION_TABLE)}`.execute(db)
+ * ```
+ */
 export const MIGRATION_TABLE = 'schema_migrations'
-/** The lock table beside {@link MIGRATION_TABLE}. */
+/**
+ * The lock table beside {@link MIGRATION_TABLE}.
+ *
+ * @example
+ * ```ts
+ * import { Migrator } from 'kysely'
+ * import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, migrations } from 'plantops-db'
+ * new Migrator({ db, provider: { getMigrations: async () => migrations }, migrationTableName: MIGRATION_TABLE, migrationLockTableName: MIGRATION_LOCK_TABLE })
+ * ```
+ */
 export const MIGRATION_LOCK_TABLE = 'schema_migrations_lock'
 
 /**

@@ -10,7 +10,15 @@
  */
 export type PayloadDecoder = (topic: string, payload: Buffer) => unknown
 
-/** The default decoder: UTF-8 JSON. */
+/**
+ * The default decoder: UTF-8 JSON.
+ *
+ * @example
+ * ```ts
+ * import { decodeJson, type PayloadDecoder } from 'plantops-db/mqtt'
+ * const lenient: PayloadDecoder = (topic, payload) => decodeJson(topic, Buffer.from(payload.toString().trim()))
+ * ```
+ */
 export const decodeJson: PayloadDecoder = (_topic, payload) => JSON.parse(payload.toString('utf8'))
 
 /** A status payload: `online` / `offline` as plain text, or `{ "status": "offline" }`. */

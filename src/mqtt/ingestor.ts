@@ -61,11 +61,15 @@ export interface MqttIngestorOptions {
  * ```
  */
 export interface IngestorStats {
+  /** Messages read from the broker. */
   readonly received: number
+  /** Messages the ingestor itself dead-lettered (unroutable, oversize, undecodable, mismatched). */
   readonly deadLettered: number
+  /** Status messages applied to `devices.status`. */
   readonly statusUpdates: number
   /** PUBACKs waiting for their message to become durable. */
   readonly heldAcks: number
+  /** Whether the broker connection is up right now. */
   readonly connected: boolean
 }
 
@@ -79,7 +83,9 @@ export interface IngestorStats {
  * ```
  */
 export interface MqttIngestor {
+  /** The mqtt.js client, for events and diagnostics; do not end it yourself, call `close()`. */
   readonly client: MqttClient
+  /** Counters since the ingestor started. */
   stats(): IngestorStats
   /** Stops reading, waits until everything received is durable and acknowledged, then disconnects. */
   close(): Promise<void>

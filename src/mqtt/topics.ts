@@ -10,7 +10,9 @@ import { isId } from '../repositories/shared/fields.js'
  * ```
  */
 export interface TopicRoute {
+  /** The device the message belongs to: the only source of identity. */
   readonly deviceId: string
+  /** Readings, or an `online` / `offline` status. */
   readonly channel: 'telemetry' | 'status'
 }
 
@@ -33,6 +35,7 @@ export interface TopicRoute {
 export interface TopicLayout {
   /** The subscriptions, without a share-group prefix. */
   readonly filters: readonly string[]
+  /** Whose message this is, or `undefined` to dead-letter it as `unknown_topic`. */
   route(topic: string): TopicRoute | undefined
 }
 

@@ -7,6 +7,12 @@ const derive = promisify(pbkdf2)
  * PBKDF2-HMAC-SHA512 iterations for new device passwords: OWASP's Password
  * Storage Cheat Sheet figure for PBKDF2-HMAC-SHA512 (210 000). Mosquitto's own
  * `mosquitto_passwd` default, 101, is far too low.
+ *
+ * @example
+ * ```ts
+ * import { createRepositories, DEFAULT_PASSWORD_ITERATIONS } from 'plantops-db'
+ * const repos = createRepositories(db, { passwordIterations: DEFAULT_PASSWORD_ITERATIONS * 2 })
+ * ```
  */
 export const DEFAULT_PASSWORD_ITERATIONS = 210_000
 

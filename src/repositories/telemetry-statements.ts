@@ -24,7 +24,15 @@ export function latestQuery(column: 'device_id' | 'plant_id', ids: readonly stri
     ) AS t`
 }
 
-/** Per metric: the average, minimum, maximum and number of values in a bucket. */
+/**
+ * Per metric: the average, minimum, maximum and number of values in a bucket.
+ *
+ * @example
+ * ```ts
+ * import type { MetricAggregate } from 'plantops-db'
+ * const spread = (m: MetricAggregate) => (m.max ?? 0) - (m.min ?? 0)
+ * ```
+ */
 export interface MetricAggregate {
   readonly avg: number | null
   readonly min: number | null

@@ -43,6 +43,7 @@ export const metricValueFields = Object.fromEntries(
  * ```
  */
 export const hasAMetric = Object.freeze({
+  /** True when at least one metric is present and not null. */
   check: (values: Partial<Record<Metric, number | null | undefined>>): boolean =>
     METRICS.some((metric) => values[metric] !== undefined && values[metric] !== null),
   message: `a reading needs at least one of ${METRICS.join(', ')}`,

@@ -1,9 +1,25 @@
 import { z } from 'zod'
 import { ValidationError } from '../../errors/errors.js'
 
-/** The largest page any list method returns. */
+/**
+ * The largest page any list method returns.
+ *
+ * @example
+ * ```ts
+ * import { MAX_PAGE_SIZE } from 'plantops-db'
+ * await repos.devices.list({ limit: MAX_PAGE_SIZE })
+ * ```
+ */
 export const MAX_PAGE_SIZE = 1_000
-/** The page size when none is asked for. */
+/**
+ * The page size when none is asked for.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_PAGE_SIZE } from 'plantops-db'
+ * const page = await repos.plants.list() // at most DEFAULT_PAGE_SIZE (100) plants
+ * ```
+ */
 export const DEFAULT_PAGE_SIZE = 100
 
 /**
