@@ -1,4 +1,5 @@
-import { sql, type Kysely, type Migration } from 'kysely'
+import { sql, type Kysely } from 'kysely'
+import type { Migration } from '../src/migrator/kysely-migration.js'
 
 export const createCarePlans: Migration = {
   async up(db: Kysely<unknown>) {

@@ -1,4 +1,5 @@
-import { sql, type Kysely, type Migration } from 'kysely'
+import { sql, type Kysely } from 'kysely'
+import type { Migration } from '../src/migrator/kysely-migration.js'
 
 /**
  * One reading per device per instant, so a packet delivered twice can never

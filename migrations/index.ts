@@ -1,4 +1,4 @@
-import type { Migration } from 'kysely'
+import type { Migration } from '../src/migrator/kysely-migration.js'
 import { createPlants } from './001_create_plants.js'
 import { createDevices } from './002_create_devices.js'
 import { createTelemetry } from './003_create_telemetry.js'

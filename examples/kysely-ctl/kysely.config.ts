@@ -7,9 +7,9 @@
  *   npm run example:kysely-ctl                 # DATABASE_URL, or an embedded database in .plantops-data/
  *   npx kysely migrate:list -c examples/kysely-ctl/kysely.config.ts
  */
-import { sql, type Kysely, type Migration } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import { defineConfig } from 'kysely-ctl'
-import { createDatabase, migrations, MIGRATION_LOCK_TABLE, MIGRATION_TABLE } from 'plantops-db'
+import { createDatabase, migrations, MIGRATION_LOCK_TABLE, MIGRATION_TABLE, type Migration } from 'plantops-db'
 
 /** The host's own migration: a table of its own, referencing plantops-db's plants. */
 const createWateringLog: Migration = {

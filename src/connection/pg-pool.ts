@@ -54,10 +54,18 @@ export function createOwnedPgPool(settings: OwnedPoolSettings): pg.Pool {
   return pool
 }
 
-/** Lends a host's pool to Kysely without ever ending it. */
+/**
+ * Lends a host's pool to Kysely without ever ending it. `Client` and
+ * `options` pass through: kysely 0.29 uses them to cancel queries on a control
+ * connection (0.28 does not read them).
+ */
 export function borrowedPool(pool: PostgresPool): PostgresPool {
-  return {
+  const { Client, options } = pool as { Client?: unknown; options?: object }
+  const lent = {
     connect: () => pool.connect(),
     end: async () => {},
+    options: options ?? {},
+    ...(Client !== undefined && { Client }),
   }
+  return lent as PostgresPool
 }

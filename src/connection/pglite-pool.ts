@@ -61,7 +61,10 @@ class ExclusiveLock {
  */
 export function pgliteAsPool(pglite: PGliteLike, owned: boolean): PostgresPool {
   const lock = new ExclusiveLock()
-  return {
+  // `options` is what kysely 0.29 reads to cancel a query (0.28 ignores it); PGlite has no separate
+  // control connection, so cancellation falls back to a query on the pool.
+  const pool = {
+    options: {},
     async connect(): Promise<PostgresPoolClient> {
       const release = await lock.acquire()
       let released = false
@@ -86,4 +89,5 @@ export function pgliteAsPool(pglite: PGliteLike, owned: boolean): PostgresPool {
       if (owned && !pglite.closed) await pglite.close()
     },
   }
+  return pool
 }

@@ -2,3 +2,4 @@ export { createMigrator, migrateDown, migrateTo, migrateToLatest, type Migration
 export { migrations } from './migrations.js'
 export { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, type MigratorOptions } from './options.js'
 export type { TimescaleMode, TimescaleExtensionState } from '../../migrations/index.js'
+export type { Migration, MigrationProvider, MigrationResultSet, MigratorLike } from './kysely-migration.js'

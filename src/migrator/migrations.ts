@@ -1,4 +1,4 @@
-import type { Migration, MigrationProvider } from 'kysely'
+import type { Migration, MigrationProvider } from './kysely-migration.js'
 import { buildMigrations } from '../../migrations/index.js'
 import { MigrationError } from '../errors/errors.js'
 import { consoleLogger, type Logger } from '../logging/logger.js'
@@ -11,7 +11,7 @@ import type { ResolvedMigratorOptions } from './options.js'
  *
  * @example
  * ```ts
- * import { Migrator } from 'kysely'
+ * import { Migrator } from 'kysely/migration' // 'kysely' up to 0.28
  * import { migrations, MIGRATION_TABLE, MIGRATION_LOCK_TABLE } from 'plantops-db'
  * const migrator = new Migrator({
  *   db,

@@ -1,6 +1,7 @@
-import { Migrator, NO_MIGRATIONS, sql, type Kysely, type MigrationResultSet } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import { isHypertable, timescaleExtensionState, type TimescaleExtensionState } from '../../migrations/index.js'
 import { MigrationError, TimescaleUnavailableError, UnknownMigrationsError } from '../errors/errors.js'
+import { migrationApi, type MigrationResultSet, type MigratorLike } from './kysely-migration.js'
 import { knownMigrationNames, migrationProvider } from './migrations.js'
 import {
   MIGRATION_LOCK_TABLE,
@@ -60,7 +61,8 @@ async function checkUnknownMigrations(db: Kysely<any>, options: ResolvedMigrator
 
 /**
  * A Kysely `Migrator` over plantops-db's migrations and tables, for a
- * kysely-ctl config or for operators who want Kysely's own API.
+ * kysely-ctl config or for operators who want Kysely's own API. Asynchronous
+ * because it loads the migrator from wherever the installed kysely keeps it.
  *
  * @example
  * ```ts
@@ -73,11 +75,12 @@ async function checkUnknownMigrations(db: Kysely<any>, options: ResolvedMigrator
  * })
  * ```
  */
-export function createMigrator(db: Kysely<any>, options: MigratorOptions = {}): Migrator {
+export function createMigrator(db: Kysely<any>, options: MigratorOptions = {}): Promise<MigratorLike> {
   return migratorFor(db, resolveMigratorOptions(options), [])
 }
 
-function migratorFor(db: Kysely<any>, options: ResolvedMigratorOptions, unknown: readonly string[]): Migrator {
+async function migratorFor(db: Kysely<any>, options: ResolvedMigratorOptions, unknown: readonly string[]): Promise<MigratorLike> {
+  const { Migrator } = await migrationApi()
   return new Migrator({
     db,
     provider: migrationProvider(options, unknown),
@@ -134,11 +137,11 @@ async function run(
   db: Kysely<any>,
   options: MigratorOptions,
   direction: 'up' | 'down',
-  step: (migrator: Migrator) => Promise<MigrationResultSet>,
+  step: (migrator: MigratorLike, none: object) => Promise<MigrationResultSet>,
 ): Promise<MigrationReport> {
   const resolved = resolveMigratorOptions(options)
   const unknown = await checkUnknownMigrations(db, resolved)
-  const resultSet = await step(migratorFor(db, resolved, unknown))
+  const resultSet = await step(await migratorFor(db, resolved, unknown), (await migrationApi()).NO_MIGRATIONS)
   throwIfFailed(resultSet)
   const report = await reportOf(db, resultSet, unknown)
   const verb = direction === 'up' ? 'applied' : 'reverted'
@@ -188,7 +191,7 @@ export function migrateTo(db: Kysely<any>, target: string, options: MigratorOpti
     return Promise.reject(new MigrationError(`unknown migration "${target}"; known: ${known.join(', ')}, or 'none'`))
   }
   const direction = target === 'none' ? 'down' : 'up'
-  return run(db, options, direction, (migrator) => migrator.migrateTo(target === 'none' ? NO_MIGRATIONS : target))
+  return run(db, options, direction, (migrator, none) => migrator.migrateTo(target === 'none' ? none : target))
 }
 
 /**
