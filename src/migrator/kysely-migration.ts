@@ -21,18 +21,46 @@ export interface Migration {
   down?(db: Kysely<any>): Promise<void>
 }
 
-/** Kysely's `MigrationProvider`, by shape. */
+/**
+ * Kysely's `MigrationProvider`, by shape: where a migrator gets its migrations.
+ *
+ * @example
+ * ```ts
+ * import { migrations, type MigrationProvider } from 'plantops-db'
+ * const provider: MigrationProvider = { getMigrations: async () => ({ ...migrations, ...myOwnMigrations }) }
+ * ```
+ */
 export interface MigrationProvider {
   getMigrations(): Promise<Record<string, Migration>>
 }
 
-/** Kysely's `MigrationResultSet`, by shape. */
+/**
+ * Kysely's `MigrationResultSet`, by shape: what a migrator run did. It never
+ * throws; `error` says what went wrong.
+ *
+ * @example
+ * ```ts
+ * import { createMigrator, type MigrationResultSet } from 'plantops-db'
+ * const result: MigrationResultSet = await (await createMigrator(db)).migrateToLatest()
+ * if (result.error) console.error(result.error)
+ * ```
+ */
 export interface MigrationResultSet {
   readonly error?: unknown
   readonly results?: readonly { migrationName: string; direction: 'Up' | 'Down'; status: 'Success' | 'Error' | 'NotExecuted' }[]
 }
 
-/** The part of Kysely's `Migrator` plantops-db uses. */
+/**
+ * The part of Kysely's `Migrator` that `createMigrator` promises: enough for
+ * kysely-ctl and for operators.
+ *
+ * @example
+ * ```ts
+ * import { createMigrator, type MigratorLike } from 'plantops-db'
+ * const migrator: MigratorLike = await createMigrator(db)
+ * await migrator.migrateDown()
+ * ```
+ */
 export interface MigratorLike {
   migrateToLatest(): Promise<MigrationResultSet>
   migrateTo(target: string | object): Promise<MigrationResultSet>
