@@ -1,35 +1,24 @@
 import { sql } from 'kysely'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { createDatabase, createRepositories, createTelemetryWriter, migrateToLatest, type Database } from '../../src/index.js'
-import type { Kysely } from 'kysely'
-import { createServerDatabase, describeServer } from '../support/backends.js'
+import { createRepositories, createTelemetryWriter } from '../../src/index.js'
+import { describeServer } from '../support/backends.js'
 import { randomMac } from '../support/migrated.js'
-import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js'
+import { startProxiedServer, type ProxiedServer } from '../support/proxied-server.js'
 
 describeServer('telemetry writer through a database outage', () => {
-  let server: { url: string; drop(): Promise<void> }
-  let direct: Kysely<Database>
-  let proxy: TcpProxy
+  let server: ProxiedServer
 
   beforeAll(async () => {
-    server = await createServerDatabase()
-    direct = createDatabase({ connectionString: server.url })
-    await migrateToLatest(direct, { logger: false })
-    const target = new URL(server.url)
-    proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) })
+    server = await startProxiedServer()
   })
   afterAll(async () => {
-    await proxy?.close()
-    await direct?.destroy()
-    await server?.drop()
+    await server?.close()
   })
 
   it('keeps every accepted packet, writes each exactly once, and reports none durable before its commit', async () => {
+    const { direct, proxy } = server
     const { device } = await createRepositories(direct, { passwordIterations: 1_000 }).devices.provision({ macAddress: randomMac(), sensorTypes: [] })
-    const proxied = new URL(server.url)
-    proxied.port = String(proxy.port)
-    const quiet = { debug() {}, info() {}, warn() {}, error() {} }
-    const db = createDatabase({ connectionString: proxied.toString(), connectionTimeoutMs: 500, logger: quiet })
+    const db = server.throughProxy()
     const writer = createTelemetryWriter(db, { logger: false, batchSize: 50, maxBatchAgeMs: 20, maxRetryDelayMs: 300 })
 
     const total = 2_000

@@ -1,5 +1,4 @@
 import { sql } from 'kysely'
-import pg from 'pg'
 import { expect, it } from 'vitest'
 import {
   WriterAbortedError,
@@ -10,39 +9,13 @@ import {
 } from '../../src/index.js'
 import { describeEachBackend, type Backend, type TestDatabase } from '../support/backends.js'
 import { randomMac, rejectionOf, useMigratedDatabase } from '../support/migrated.js'
+import { stall } from '../support/stall.js'
 
 const quiet: TelemetryWriterOptions = { logger: false }
 /** One clock base per run, so a time computed twice is the same time, even across a minute boundary. */
 const BASE = Math.floor(Date.now() / 60_000) * 60_000
 const minutesAgo = (n: number) => new Date(BASE - n * 60_000)
 
-/** Holds the database so no write can commit, until released. */
-async function stall(backend: Backend, t: TestDatabase): Promise<() => Promise<void>> {
-  if (backend.name === 'postgres') {
-    const client = new pg.Client({ connectionString: t.url })
-    await client.connect()
-    await client.query('BEGIN')
-    await client.query('LOCK TABLE telemetry IN ACCESS EXCLUSIVE MODE')
-    return async () => {
-      await client.query('ROLLBACK')
-      await client.end()
-    }
-  }
-  // PGlite has one connection: holding it is holding the database.
-  let release!: () => void
-  const held = new Promise<void>((resolve) => (release = resolve))
-  let acquired!: () => void
-  const ready = new Promise<void>((resolve) => (acquired = resolve))
-  const done = t.db.connection().execute(async () => {
-    acquired()
-    await held
-  })
-  await ready
-  return async () => {
-    release()
-    await done
-  }
-}
 
 describeEachBackend('telemetry writer', (backend) => {
   const m = useMigratedDatabase(backend)

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto'
 import fc from 'fast-check'
 import { sql } from 'kysely'
 import mqtt, { type MqttClient } from 'mqtt'
-import pg from 'pg'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createTelemetryWriter, type TelemetryWriter } from '../../src/index.js'
 import { createMqttIngestor, type MqttIngestor } from '../../src/mqtt/index.js'
@@ -11,6 +10,7 @@ import { eventually } from '../support/eventually.js'
 import { randomMac, useMigratedDatabase } from '../support/migrated.js'
 import { startAedes } from '../support/aedes.js'
 import { mosquittoEnabled, startMosquitto } from '../support/mosquitto.js'
+import { stall } from '../support/stall.js'
 
 const dbBackends = backends.filter((b) => b.name !== 'timescaledb')
 
@@ -260,29 +260,3 @@ function rejectedTotal(writer: TelemetryWriter): number {
   return Object.values(writer.stats().rejected).reduce((sum: number, n) => sum + (n ?? 0), 0)
 }
 
-/** Holds the database so no write can commit, until released. */
-async function stall(backend: Backend, t: { db: any; url: string | undefined }): Promise<() => Promise<void>> {
-  if (backend.name === 'postgres') {
-    const client = new pg.Client({ connectionString: t.url })
-    await client.connect()
-    await client.query('BEGIN')
-    await client.query('LOCK TABLE telemetry IN ACCESS EXCLUSIVE MODE')
-    return async () => {
-      await client.query('ROLLBACK')
-      await client.end()
-    }
-  }
-  let release!: () => void
-  const held = new Promise<void>((resolve) => (release = resolve))
-  let acquired!: () => void
-  const ready = new Promise<void>((resolve) => (acquired = resolve))
-  const done = t.db.connection().execute(async () => {
-    acquired()
-    await held
-  })
-  await ready
-  return async () => {
-    release()
-    await done
-  }
-}

@@ -1,42 +1,32 @@
 import { randomBytes } from 'node:crypto'
-import { sql, type Kysely } from 'kysely'
+import { sql } from 'kysely'
 import mqtt from 'mqtt'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { createDatabase, createRepositories, createTelemetryWriter, migrateToLatest, type Database } from '../../src/index.js'
+import { createRepositories, createTelemetryWriter } from '../../src/index.js'
 import { createMqttIngestor } from '../../src/mqtt/index.js'
 import { startAedes } from '../support/aedes.js'
-import { createServerDatabase, describeServer } from '../support/backends.js'
+import { describeServer } from '../support/backends.js'
 import { eventually } from '../support/eventually.js'
 import { randomMac } from '../support/migrated.js'
-import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js'
+import { startProxiedServer, type ProxiedServer } from '../support/proxied-server.js'
 
 describeServer('MQTT ingestion through a database outage', () => {
-  let server: { url: string; drop(): Promise<void> }
-  let direct: Kysely<Database>
-  let proxy: TcpProxy
+  let server: ProxiedServer
   let broker: { url: string; stop(): Promise<void> }
 
   beforeAll(async () => {
-    server = await createServerDatabase()
-    direct = createDatabase({ connectionString: server.url })
-    await migrateToLatest(direct, { logger: false })
-    const target = new URL(server.url)
-    proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) })
+    server = await startProxiedServer()
     broker = await startAedes()
   })
   afterAll(async () => {
     await broker?.stop()
-    await proxy?.close()
-    await direct?.destroy()
-    await server?.drop()
+    await server?.close()
   })
 
   it('stops acknowledging while the database is away, resumes by itself, loses and repeats nothing, stays bounded', async () => {
+    const { direct, proxy } = server
     const { device } = await createRepositories(direct, { passwordIterations: 1_000 }).devices.provision({ macAddress: randomMac(), sensorTypes: [] })
-    const proxied = new URL(server.url)
-    proxied.port = String(proxy.port)
-    const quiet = { debug() {}, info() {}, warn() {}, error() {} }
-    const db = createDatabase({ connectionString: proxied.toString(), connectionTimeoutMs: 500, logger: quiet })
+    const db = server.throughProxy()
     const bound = 300
     const writer = createTelemetryWriter(db, { logger: false, batchSize: 100, maxBufferedRows: bound, maxBatchAgeMs: 20, maxRetryDelayMs: 300 })
     const prefix = `plantops-${randomBytes(3).toString('hex')}`
