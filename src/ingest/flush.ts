@@ -13,6 +13,7 @@ import {
   readAlertCooldownSeconds,
   rowKey,
   type DeadLetter,
+  type DeviceInfo,
   type Row,
 } from './statements.js'
 import type { Session, Store } from './store.js'
@@ -129,7 +130,7 @@ export async function flushBatch(
   return store.transaction(async (session) => {
     const readings = entries.filter((e): e is ReadingEntry => e.kind === 'reading')
     const devices = await context.resolve(session, [...new Set(readings.map((e) => e.reading.deviceId))])
-    const result: BatchResult = { written: [], duplicates: [], rejected: [], alerts: 0 }
+    const result: Omit<BatchResult, 'alerts'> = { written: [], duplicates: [], rejected: [] }
     const letters: DeadLetter[] = []
 
     for (const entry of entries) {
@@ -192,11 +193,19 @@ export async function flushBatch(
       if (!current || current < row.time) newest.set(row.deviceId, row.time)
     }
     await markDevicesSeen(session, newest)
-    const candidates = alertCandidates(written, devices)
-    if (candidates.length > 0) {
-      const cooldown = await readAlertCooldownSeconds(session, defaultCooldownSeconds)
-      ;(result as { alerts: number }).alerts = await insertAlerts(session, candidates, cooldown)
-    }
-    return result
+    return { ...result, alerts: await raiseAlerts(session, written, devices, defaultCooldownSeconds) }
   })
+}
+
+/** Records the batch's threshold crossings, one per (plant, metric, direction) per cooldown; returns how many. */
+async function raiseAlerts(
+  session: Session,
+  rows: readonly Row[],
+  devices: ReadonlyMap<string, DeviceInfo>,
+  defaultCooldownSeconds: number,
+): Promise<number> {
+  const candidates = alertCandidates(rows, devices)
+  if (candidates.length === 0) return 0
+  const cooldown = await readAlertCooldownSeconds(session, defaultCooldownSeconds)
+  return insertAlerts(session, candidates, cooldown)
 }
