@@ -256,8 +256,11 @@ export function createDevicesRepository(db: Kysely<Database>, options: DevicesRe
       const key = validate(idSchema, id, 'device id')
       const password = generateDevicePassword()
       const hash = await hashDevicePassword(password, options.passwordIterations)
-      const device = await changeActive(key, (query) => query.set({ mqtt_password_hash: hash }))
-      return { username: device.mqtt_username ?? device.id, password }
+      // A device adopted without a username gets its id as one, so the credentials issued here work.
+      const device = await changeActive(key, (query) =>
+        query.set((eb) => ({ mqtt_password_hash: hash, mqtt_username: eb.fn.coalesce('mqtt_username', 'id') })),
+      )
+      return { username: device.mqtt_username!, password }
     },
 
     async mosquittoPasswordFile() {

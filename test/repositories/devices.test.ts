@@ -1,4 +1,4 @@
-import type { KyselyPlugin } from 'kysely'
+import { sql, type KyselyPlugin } from 'kysely'
 import { expect, it } from 'vitest'
 import {
   ConflictError,
@@ -109,6 +109,15 @@ describeEachBackend('devices repository', (backend) => {
     expect(fresh.password).not.toBe(credentials.password)
     expect(await m.repos.devices.verifyCredentials(credentials.username, credentials.password)).toBeNull()
     expect((await m.repos.devices.verifyCredentials(fresh.username, fresh.password))?.id).toBe(device.id)
+  })
+
+  it('gives a device adopted without a username working credentials when rotated', async () => {
+    const id = `dev_adopted_${Math.random().toString(36).slice(2, 10)}`
+    await sql`INSERT INTO devices (id, mqtt_password_hash) VALUES (${id}, 'unknown')`.execute(m.t.db)
+    const credentials = await m.repos.devices.rotateCredentials(id)
+    expect(credentials.username).toBe(id)
+    expect((await m.repos.devices.verifyCredentials(credentials.username, credentials.password))?.id).toBe(id)
+    expect((await m.repos.devices.mosquittoPasswordFile()).split('\n').some((line) => line.startsWith(`${id}:$7$`))).toBe(true)
   })
 
   it('marks many devices seen in one statement: newest time wins, decommissioned untouched', async () => {
