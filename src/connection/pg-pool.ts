@@ -49,6 +49,9 @@ export function createOwnedPgPool(settings: OwnedPoolSettings): pg.Pool {
     types: poolTypes,
   })
   pool.on('error', (error) => {
+    // After destroy() the pool closes its clients without waiting for the
+    // sockets; a server dropping one in that moment is not worth a warning.
+    if (pool.ending) return
     settings.logger.warn({ err: error }, 'idle PostgreSQL connection failed; the pool will replace it')
   })
   return pool

@@ -3,13 +3,15 @@
  * the table, at-least-once and at-most-once, against the raw receive rate of
  * a bare mqtt.js subscriber on the same broker, and publish-to-commit latency
  * at a fixed 5,000 messages per second. Uses MQTT_URL and DATABASE_URL when
- * set; otherwise a private Mosquitto on a free port and embedded PGlite.
+ * set (in a database of its own, dropped afterwards); otherwise a private
+ * Mosquitto on a free port and embedded PGlite.
  */
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { sql } from 'kysely'
 import mqtt from 'mqtt'
+import pg from 'pg'
 import { createDatabase, createTelemetryWriter, migrateToLatest } from 'plantops-db'
 import { createMqttIngestor } from 'plantops-db/mqtt'
 import { startMosquitto } from '../support/mosquitto.js'
@@ -20,7 +22,27 @@ const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 10)
 
 const own = process.env.MQTT_URL ? undefined : await startMosquitto({ config: ['max_inflight_messages 0', 'max_queued_messages 1000000'] })
 const brokerUrl = process.env.MQTT_URL ?? own!.url
-const db = createDatabase()
+
+/** A fresh database on the server named by DATABASE_URL, dropped at the end; embedded PGlite without it. */
+async function openDatabase() {
+  const serverUrl = process.env.DATABASE_URL
+  if (!serverUrl) return { db: createDatabase(), dispose: async () => {} }
+  const name = `plantops_bench_${randomBytes(4).toString('hex')}`
+  const admin = new pg.Client({ connectionString: serverUrl })
+  await admin.connect()
+  await admin.query(`CREATE DATABASE ${name}`)
+  const url = new URL(serverUrl)
+  url.pathname = `/${name}`
+  return {
+    db: createDatabase({ connectionString: url.toString() }),
+    async dispose() {
+      await admin.query(`DROP DATABASE ${name} WITH (FORCE)`)
+      await admin.end()
+    },
+  }
+}
+
+const { db, dispose } = await openDatabase()
 await migrateToLatest(db, { logger: false })
 const devices = Array.from({ length: 1_000 }, (_, i) => `dev_bench_${i}`)
 await sql`INSERT INTO devices (id, mqtt_password_hash) SELECT id, 'x' FROM unnest(${devices}::text[]) AS id ON CONFLICT DO NOTHING`.execute(db)
@@ -28,12 +50,16 @@ let base = Math.floor(Date.now() / 1000) * 1000 - 20 * 86_400_000
 
 const PUBLISHERS = Number(process.env.BENCH_PUBLISHERS ?? 2)
 
-/** Publishes from separate processes, so the ingestor under test does not also pay for publishing. */
-async function publish(prefix: string, count: number, rate = 0): Promise<void> {
+/**
+ * Publishes from separate processes, so the ingestor under test does not also
+ * pay for publishing. Resolves `started` once every publisher is loaded and
+ * told to go, and the returned promise once all have published.
+ */
+async function publish(prefix: string, count: number, rate = 0): Promise<{ started: number; done: Promise<void> }> {
   const script = fileURLToPath(new URL('./mqtt-publisher.ts', import.meta.url))
   const share = Math.ceil(count / PUBLISHERS)
-  const runs = Array.from({ length: PUBLISHERS }, (_, p) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script], {
+  const children = Array.from({ length: PUBLISHERS }, (_, p) =>
+    spawn(process.execPath, ['--import', 'tsx', script], {
       env: {
         ...process.env,
         MQTT_URL: brokerUrl,
@@ -43,12 +69,17 @@ async function publish(prefix: string, count: number, rate = 0): Promise<void> {
         // Each publisher's readings sit in their own time range, so none collide.
         BASE: String(base + p * (Math.ceil(share / 1_000) * 1000 + 60_000)),
       },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    })
-    return new Promise<void>((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`publisher exited ${code}`)))))
-  })
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    }),
+  )
   base += PUBLISHERS * (Math.ceil(share / 1_000) * 1000 + 60_000)
-  await Promise.all(runs)
+  const exits = children.map(
+    (child) => new Promise<void>((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`publisher exited ${code}`))))),
+  )
+  await Promise.race([Promise.all(children.map((child) => new Promise((resolve) => child.once('message', resolve)))), Promise.all(exits)])
+  const started = performance.now()
+  for (const child of children) child.send('go')
+  return { started, done: Promise.all(exits).then(() => undefined) }
 }
 
 async function until(check: () => boolean, describe: () => string): Promise<void> {
@@ -65,8 +96,8 @@ async function bareSubscriber(): Promise<number> {
   await client.subscribeAsync(`${prefix}/+/telemetry`, { qos: 1 })
   let received = 0
   client.on('message', () => (received += 1))
-  const started = performance.now()
-  await publish(prefix, COUNT)
+  const { started, done } = await publish(prefix, COUNT)
+  await done
   await until(() => received >= COUNT, () => `bare subscriber received ${received} of ${COUNT}`)
   const rate = COUNT / ((performance.now() - started) / 1000)
   await client.endAsync()
@@ -86,8 +117,8 @@ async function ingest(delivery: 'at-least-once' | 'at-most-once', count: number,
     return receipt
   }
   const ingestor = await createMqttIngestor({ url: brokerUrl, writer, clientId: `bench-ingest-${randomBytes(3).toString('hex')}`, topicPrefix: prefix, delivery, protocolVersion: 5, logger: false })
-  const started = performance.now()
-  await publish(prefix, count, rate)
+  const { started, done } = await publish(prefix, count, rate)
+  await done
   await until(() => writer.stats().written >= count, () => `${delivery}: ${JSON.stringify({ writer: writer.stats(), ingestor: ingestor.stats() })}`)
   const seconds = (performance.now() - started) / 1000
   await ingestor.close()
@@ -108,4 +139,5 @@ const latency = await ingest('at-least-once', LATENCY_RATE * LATENCY_SECONDS, LA
 console.log(`latency at ${LATENCY_RATE.toLocaleString('en')} msg/s, at-least-once  p50 ${latency.p50} ms, p99 ${latency.p99} ms (maxBatchAgeMs 100)`)
 console.log(`\nat-least-once is ${(alo.rate / amo.rate).toFixed(2)}× at-most-once and ${(alo.rate / ceiling).toFixed(2)}× the bare subscriber`)
 await db.destroy()
+await dispose()
 await own?.stop()
