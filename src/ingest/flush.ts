@@ -1,5 +1,6 @@
 import { isTransientDatabaseError } from '../errors/sqlstate.js'
 import { alertCandidates } from './alert-rules.js'
+import { BatchKeys } from './batch-keys.js'
 import type { DeviceContext } from './device-context.js'
 import type { PacketTracker, RejectReason } from './outcome.js'
 import type { Reading } from './packet.js'
@@ -143,7 +144,7 @@ export async function flushBatch(
     // Refuse readings of unknown or retired devices, one dead letter per packet and reason.
     const refusedByPacket = new Map<PacketTracker, { reason: RejectReason; entries: ReadingEntry[] }>()
     const placed: Placed[] = []
-    const seenInBatch = new Set<string>()
+    const inBatch = new BatchKeys()
     for (const entry of readings) {
       const device = devices.get(entry.reading.deviceId)
       const reason = !device ? 'unknown_device' : device.decommissioned ? 'decommissioned_device' : undefined
@@ -153,12 +154,10 @@ export async function flushBatch(
         refusedByPacket.set(entry.tracker, group)
         continue
       }
-      const key = rowKey(entry.reading.deviceId, entry.reading.time)
-      if (seenInBatch.has(key)) {
+      if (!inBatch.add(entry.reading.deviceId, entry.reading.time)) {
         result.duplicates.push(entry)
         continue
       }
-      seenInBatch.add(key)
       placed.push({ entry, row: { time: entry.reading.time, deviceId: entry.reading.deviceId, plantId: device!.plantId, values: entry.reading.values } })
     }
     for (const { reason, entries: group } of refusedByPacket.values()) {

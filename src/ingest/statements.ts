@@ -1,4 +1,5 @@
 import type { Thresholds } from '../schema/json-columns.js'
+import { copyBinaryPayload, copyTextPayload } from './copy-format.js'
 import type { Session } from './store.js'
 
 /** A reading resolved against its device, as it goes into `telemetry`. */
@@ -10,23 +11,6 @@ export interface Row {
 }
 
 export const TELEMETRY_COLUMNS = ['time', 'device_id', 'plant_id', 'soil_moisture', 'temperature', 'humidity', 'light_level'] as const
-
-/** COPY's text format: tab-separated, `\N` for NULL, backslash escapes. */
-function copyText(value: string): string {
-  return /[\\\t\n\r]/.test(value) ? value.replace(/[\\\t\n\r]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' })[c]!) : value
-}
-
-/** Rows as one COPY text payload. Numbers print in JavaScript's shortest exact form. */
-export function copyPayload(rows: readonly Row[]): string {
-  let out = ''
-  for (const row of rows) {
-    const [a, b, c, d] = row.values
-    out += `${row.time.toISOString()}\t${copyText(row.deviceId)}\t${row.plantId === null ? '\\N' : copyText(row.plantId)}\t${
-      a === null ? '\\N' : a
-    }\t${b === null ? '\\N' : b}\t${c === null ? '\\N' : c}\t${d === null ? '\\N' : d}\n`
-  }
-  return out
-}
 
 /** The rows as the seven arrays `unnest` takes, column by column. */
 function columnsOf(rows: readonly Row[]): unknown[] {
@@ -42,7 +26,7 @@ const UNNEST_ROWS = `unnest($1::timestamptz[], $2::text[], $3::text[], $4::float
 
 /** The fast path: every row straight in; fails with 23505 if any is already stored. */
 export async function insertRows(session: Session, rows: readonly Row[]): Promise<void> {
-  if (session.copy) return session.copy('telemetry', TELEMETRY_COLUMNS, copyPayload(rows))
+  if (session.copy) return session.copy('telemetry', TELEMETRY_COLUMNS, copyBinaryPayload(rows), 'binary')
   await session.query(`INSERT INTO telemetry (${TELEMETRY_COLUMNS.join(', ')}) SELECT * FROM ${UNNEST_ROWS}`, columnsOf(rows))
 }
 
@@ -53,7 +37,7 @@ export async function insertNewRows(session: Session, rows: readonly Row[]): Pro
   if (session.copy) {
     await session.query('CREATE TEMP TABLE IF NOT EXISTS plantops_incoming (LIKE telemetry) ON COMMIT DELETE ROWS')
     await session.query('TRUNCATE plantops_incoming')
-    await session.copy('plantops_incoming', TELEMETRY_COLUMNS, copyPayload(rows))
+    await session.copy('plantops_incoming', TELEMETRY_COLUMNS, copyTextPayload(rows), 'text')
     result = await session.query(`INSERT INTO telemetry SELECT * FROM plantops_incoming ${conflict}`)
   } else {
     const columns = TELEMETRY_COLUMNS.join(', ')

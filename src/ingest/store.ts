@@ -9,8 +9,8 @@ import type { Database } from '../schema/database.js'
 /** One transaction's connection, as the writer's statements see it. */
 export interface Session {
   query<R = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<{ rows: R[]; rowCount: number }>
-  /** COPY text-format `data` into `table (columns)`; only where the driver can. */
-  copy?(table: string, columns: readonly string[], data: string): Promise<void>
+  /** COPY `data`, encoded in `format`, into `table (columns)`; only where the driver can. */
+  copy?(table: string, columns: readonly string[], data: Buffer, format: 'text' | 'binary'): Promise<void>
 }
 
 /** Runs work in one transaction, on the best connection the backend offers. */
@@ -45,9 +45,9 @@ function pgStore(pool: PostgresPool): Store {
             const { rows, rowCount } = await client.query(text, values as unknown[])
             return { rows, rowCount: rowCount ?? rows.length }
           },
-          async copy(table, columns, data) {
-            const stream = client.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN`))
-            await pipeline(Readable.from([Buffer.from(data, 'utf8')]), stream)
+          async copy(table, columns, data, format) {
+            const stream = client.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN (FORMAT ${format})`))
+            await pipeline(Readable.from([data]), stream)
           },
         })
         await client.query('COMMIT')

@@ -3,7 +3,8 @@
  * batches and a raw COPY of the same rows, each into a fresh, fully migrated
  * database with identical indexes (including the unique (device_id, time)
  * index that deduplication relies on). Uses DATABASE_URL when set, embedded
- * PGlite otherwise. Prints rows per second and the ratios of ours to each.
+ * PGlite otherwise. Runs every method BENCH_ROUNDS times (3), interleaved,
+ * and prints the median rows per second and the ratios of ours to each.
  */
 import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
@@ -13,8 +14,10 @@ import { sql, type Kysely } from 'kysely'
 import pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
 import { createDatabase, createTelemetryWriter, migrateToLatest, type Database } from 'plantops-db'
+import { copyBinaryPayload } from '../../src/ingest/copy-format.js'
 import { fleetReadings, type BenchReading } from './fleet.js'
 
+const COLUMNS = 'time, device_id, plant_id, soil_moisture, temperature, humidity, light_level'
 const DEVICES = 1_000
 const PER_DEVICE = Number(process.env.BENCH_PER_DEVICE ?? 200)
 const NAIVE_SAMPLE = Number(process.env.BENCH_NAIVE_SAMPLE ?? 20_000)
@@ -29,8 +32,8 @@ const ONLY = process.env.BENCH_ONLY?.split(',')
 
 interface Target {
   db: Kysely<Database>
-  /** COPY each chunk (text format) into telemetry in its own transaction, over one connection. */
-  rawCopy(chunks: readonly string[]): Promise<void>
+  /** COPY each chunk into telemetry in its own transaction, over one connection, the encoding included. */
+  rawCopy(chunks: readonly (readonly BenchReading[])[]): Promise<void>
   dispose(): Promise<void>
 }
 
@@ -48,8 +51,10 @@ async function openTarget(): Promise<Target> {
       async rawCopy(chunks) {
         const client = new pg.Client({ connectionString: url.toString() })
         await client.connect()
-        for (const text of chunks) {
-          await pipeline(Readable.from([Buffer.from(text)]), client.query(copyFrom('COPY telemetry (time, device_id, plant_id, soil_moisture, temperature, humidity, light_level) FROM STDIN')))
+        // Binary, the faster format and the one the writer uses, so the ceiling is the highest raw COPY.
+        for (const chunk of chunks) {
+          const data = copyBinaryPayload(chunk.map((r) => ({ time: r.time, deviceId: r.deviceId, plantId: r.plantId, values: [r.soil_moisture, r.temperature, r.humidity, r.light_level] })))
+          await pipeline(Readable.from([data]), client.query(copyFrom(`COPY telemetry (${COLUMNS}) FROM STDIN (FORMAT binary)`)))
         }
         await client.end()
       },
@@ -65,9 +70,9 @@ async function openTarget(): Promise<Target> {
   return {
     db,
     async rawCopy(chunks) {
-      for (const text of chunks) {
-        await pglite.query(`COPY telemetry (time, device_id, plant_id, soil_moisture, temperature, humidity, light_level) FROM '/dev/blob'`, [], {
-          blob: new Blob([text]),
+      for (const chunk of chunks) {
+        await pglite.query(`COPY telemetry (${COLUMNS}) FROM '/dev/blob'`, [], {
+          blob: new Blob([copyText(chunk)]),
         })
       }
     },
@@ -114,14 +119,14 @@ const methods: Method[] = [
     rows: readings.length,
     async run(target) {
       const chunks = []
-      for (let i = 0; i < readings.length; i += 5_000) chunks.push(copyText(readings.slice(i, i + 5_000)))
+      for (let i = 0; i < readings.length; i += 5_000) chunks.push(readings.slice(i, i + 5_000))
       await target.rawCopy(chunks)
     },
   },
   {
     name: 'raw COPY, one statement',
     rows: readings.length,
-    run: (target) => target.rawCopy([copyText(readings)]),
+    run: (target) => target.rawCopy([readings]),
   },
   {
     name: 'plantops-db writer',
@@ -168,9 +173,10 @@ const methods: Method[] = [
   },
 ]
 
-console.log(`backend: ${serverUrl ? 'PostgreSQL (DATABASE_URL)' : 'embedded PGlite'}; ${readings.length.toLocaleString('en')} readings from ${DEVICES} devices`)
-const rates = new Map<string, number>()
-for (const method of methods.filter((m) => !ONLY || ONLY.some((o) => m.name.startsWith(o)))) {
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+
+/** One method once, into a fresh database; returns rows per second. */
+async function measure(method: Method): Promise<number> {
   const target = await openTarget()
   try {
     await seed(target.db)
@@ -178,17 +184,33 @@ for (const method of methods.filter((m) => !ONLY || ONLY.some((o) => m.name.star
     const cpu = process.cpuUsage()
     await method.run(target)
     const used = process.cpuUsage(cpu)
-    if (process.env.BENCH_CPU) console.log(`  node cpu: user ${(used.user / 1e6).toFixed(2)} s, system ${(used.system / 1e6).toFixed(2)} s`)
     const seconds = (performance.now() - started) / 1000
     const stored = await count(target.db)
     if (stored !== method.rows) throw new Error(`${method.name}: stored ${stored} rows, expected ${method.rows}`)
-    const rate = method.rows / seconds
-    rates.set(method.name, rate)
-    console.log(`${method.name.padEnd(52)} ${method.rows.toLocaleString('en').padStart(8)} rows  ${seconds.toFixed(2).padStart(7)} s  ${Math.round(rate).toLocaleString('en').padStart(9)} rows/s`)
+    if (process.env.BENCH_CPU) console.log(`  ${method.name}: ${seconds.toFixed(2)} s, node cpu ${((used.user + used.system) / 1e6).toFixed(2)} s`)
+    return method.rows / seconds
   } finally {
     await target.dispose()
   }
 }
+
+const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+
+console.log(`backend: ${serverUrl ? 'PostgreSQL (DATABASE_URL)' : 'embedded PGlite'}; ${readings.length.toLocaleString('en')} readings from ${DEVICES} devices; ${ROUNDS} rounds, methods interleaved, medians reported`)
+const chosen = methods.filter((m) => !ONLY || ONLY.some((o) => m.name.startsWith(o)))
+const samples = new Map<string, number[]>(chosen.map((m) => [m.name, []]))
+// Interleaved rounds: a checkpoint or an autovacuum landing in one round touches every method alike.
+for (let round = 0; round < ROUNDS; round += 1) for (const method of chosen) samples.get(method.name)!.push(await measure(method))
+const rates = new Map<string, number>()
+for (const method of chosen) {
+  const rounds = samples.get(method.name)!
+  const rate = median(rounds)
+  rates.set(method.name, rate)
+  const spread = `${Math.round(Math.min(...rounds)).toLocaleString('en')}–${Math.round(Math.max(...rounds)).toLocaleString('en')}`
+  console.log(
+    `${method.name.padEnd(52)} ${method.rows.toLocaleString('en').padStart(8)} rows  ${Math.round(rate).toLocaleString('en').padStart(9)} rows/s  (rounds ${spread})`,
+  )
+}
 const ours = rates.get('plantops-db writer') ?? Number.NaN
-console.log('\nratios of the plantops-db writer (deduplication on) to:')
+console.log('\nratios of the plantops-db writer (deduplication on) to, median of rounds:')
 for (const [name, rate] of rates) if (name !== 'plantops-db writer') console.log(`  ${name.padEnd(50)} ${(ours / rate).toFixed(2)}×`)
