@@ -11,8 +11,10 @@ import {
   insertNewRows,
   insertRows,
   markDevicesSeen,
+  insertProvisionedDevices,
   readAlertCooldownSeconds,
   rowKey,
+  selectDevices,
   type DeadLetter,
   type DeviceInfo,
   type Row,
@@ -26,6 +28,8 @@ export interface ReadingEntry {
   readonly tracker: PacketTracker
   readonly source: string | null
   readonly receivedAt: Date
+  /** Register the device if it is unknown (`PacketMeta.provisionIfUnknown`). */
+  readonly provision: boolean
   /** Estimated bytes held, and when it was queued (ms), for the buffer's bounds and age. */
   readonly bytes: number
   readonly at: number
@@ -48,6 +52,8 @@ export interface BatchResult {
   readonly duplicates: ReadingEntry[]
   readonly rejected: { entry: Entry; reason: RejectReason }[]
   readonly alerts: number
+  /** Devices this batch registered. */
+  readonly provisioned: number
 }
 
 type Placed = { entry: ReadingEntry; row: Row }
@@ -131,7 +137,8 @@ export async function flushBatch(
   return store.transaction(async (session) => {
     const readings = entries.filter((e): e is ReadingEntry => e.kind === 'reading')
     const devices = await context.resolve(session, [...new Set(readings.map((e) => e.reading.deviceId))])
-    const result: Omit<BatchResult, 'alerts'> = { written: [], duplicates: [], rejected: [] }
+    const provisioned = await provisionUnknown(session, readings, devices)
+    const result: Omit<BatchResult, 'alerts' | 'provisioned'> = { written: [], duplicates: [], rejected: [] }
     const letters: DeadLetter[] = []
 
     for (const entry of entries) {
@@ -192,8 +199,22 @@ export async function flushBatch(
       if (!current || current < row.time) newest.set(row.deviceId, row.time)
     }
     await markDevicesSeen(session, newest)
-    return { ...result, alerts: await raiseAlerts(session, written, devices, defaultCooldownSeconds) }
+    return { ...result, provisioned, alerts: await raiseAlerts(session, written, devices, defaultCooldownSeconds) }
   })
+}
+
+/**
+ * Registers the unknown devices whose packets asked for it, adding them to
+ * `devices` for this batch only: they are not cached, because the
+ * transaction may yet roll back. Returns how many rows it inserted.
+ */
+async function provisionUnknown(session: Session, readings: readonly ReadingEntry[], devices: Map<string, DeviceInfo>): Promise<number> {
+  const wanted = new Set<string>()
+  for (const entry of readings) if (entry.provision && !devices.has(entry.reading.deviceId)) wanted.add(entry.reading.deviceId)
+  if (wanted.size === 0) return 0
+  const inserted = await insertProvisionedDevices(session, [...wanted])
+  for (const [id, info] of await selectDevices(session, [...wanted])) devices.set(id, info)
+  return inserted
 }
 
 /** Records the batch's threshold crossings, one per (plant, metric, direction) per cooldown; returns how many. */

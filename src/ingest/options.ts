@@ -118,6 +118,8 @@ export interface WriterStats {
   /** Dead-lettered entries by reason. */
   readonly rejected: Readonly<Partial<Record<RejectReason, number>>>
   readonly alerts: number
+  /** Devices registered because a packet asked for it (`provisionIfUnknown`). */
+  readonly devicesProvisioned: number
   /** Failed flush attempts (each retried). */
   readonly retries: number
   /** Batches committed. */

@@ -126,6 +126,20 @@ export async function selectDevices(session: Session, ids: readonly string[]): P
   return new Map(rows.map((r) => [r.id, { plantId: r.plant_id, decommissioned: r.decommissioned === true, thresholds: r.thresholds }]))
 }
 
+/**
+ * Devices a packet's source vouched for: no plant, no MQTT username, and a
+ * password hash no password matches (`*`). They are left out of
+ * `mosquittoPasswordFile()` until `devices.rotateCredentials()` issues real
+ * credentials. Returns the rows inserted.
+ */
+export async function insertProvisionedDevices(session: Session, ids: readonly string[]): Promise<number> {
+  const { rowCount } = await session.query(
+    `INSERT INTO devices (id, mqtt_password_hash, status) SELECT id, '*', 'provisioning' FROM unnest($1::text[]) AS id ON CONFLICT (id) DO NOTHING`,
+    [ids],
+  )
+  return rowCount
+}
+
 export async function readAlertCooldownSeconds(session: Session, fallback: number): Promise<number> {
   const { rows } = await session.query<{ value: string }>(`SELECT value FROM settings WHERE key = 'alerts.cooldown_seconds'`)
   const value = rows[0] === undefined ? Number.NaN : Number(rows[0].value)

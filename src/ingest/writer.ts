@@ -29,6 +29,15 @@ export interface PacketMeta {
   readonly source?: string
   /** When the packet arrived; default now. A reading without its own time gets this one. */
   readonly receivedAt?: Date
+  /**
+   * Register the packet's device if the database does not know it (no
+   * plant, no usable MQTT password; marked `online` as it reports), instead of
+   * dead-lettering the packet as `unknown_device`. Only for sources that
+   * vouch for the device id themselves, such as a broker that authenticated
+   * the publisher of the device's topic. A decommissioned device is never
+   * brought back. Default false.
+   */
+  readonly provisionIfUnknown?: boolean
 }
 
 /**
@@ -98,7 +107,7 @@ export class TelemetryWriter {
   #heldBytes = 0
   #closed = false
   #aborted: WriterAbortedError | undefined
-  readonly #stats = { received: 0, written: 0, duplicates: 0, alerts: 0, retries: 0, batches: 0, lastFlushMs: null as number | null }
+  readonly #stats = { received: 0, written: 0, duplicates: 0, alerts: 0, devicesProvisioned: 0, retries: 0, batches: 0, lastFlushMs: null as number | null }
   readonly #rejected: Partial<Record<RejectReason, number>> = {}
 
   constructor(
@@ -133,8 +142,9 @@ export class TelemetryWriter {
     }
     const tracker = new PacketTracker(result.readings.length)
     const source = meta.source ?? null
+    const provision = meta.provisionIfUnknown === true
     const at = Date.now()
-    const entries = result.readings.map((reading): ReadingEntry => ({ kind: 'reading', reading, tracker, source, receivedAt, bytes: READING_BYTES, at }))
+    const entries = result.readings.map((reading): ReadingEntry => ({ kind: 'reading', reading, tracker, source, receivedAt, provision, bytes: READING_BYTES, at }))
     return this.#enqueue(entries, READING_BYTES * entries.length, tracker)
   }
 
@@ -332,6 +342,7 @@ export class TelemetryWriter {
     this.#stats.written += result.written.length
     this.#stats.duplicates += result.duplicates.length
     this.#stats.alerts += result.alerts
+    this.#stats.devicesProvisioned += result.provisioned
     for (const entry of result.written) entry.tracker.written()
     for (const entry of result.duplicates) entry.tracker.duplicate()
     for (const { entry, reason } of result.rejected) {

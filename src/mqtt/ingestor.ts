@@ -38,6 +38,16 @@ export interface MqttIngestorOptions {
   readonly topics?: TopicLayout
   /** Subscribe through `$share/<group>/…` so several ingestors split the stream (MQTT 5 brokers; Mosquitto also for 3.1.1). */
   readonly shareGroup?: string
+  /**
+   * Register a device the database does not know when telemetry arrives on its
+   * topic, instead of dead-lettering it as `unknown_device`. Only sensible when
+   * the broker authenticates publishers and restricts each to its own topic
+   * (an ACL such as `pattern write plantops/%u/#`), since the topic is the
+   * identity. A new device has no plant and no MQTT password of ours, and,
+   * like any device that reports, is marked `online`. Decommissioned devices
+   * stay refused. Default false.
+   */
+  readonly autoProvision?: boolean
   /** `'at-least-once'` (default): PUBACK after commit. `'at-most-once'`: PUBACK on receipt; what was buffered is lost on a crash. */
   readonly delivery?: 'at-least-once' | 'at-most-once'
   /** Payload decoder. Default: UTF-8 JSON. */
@@ -98,6 +108,7 @@ const optionsSchema = z.strictObject({
   topicPrefix: z.string().min(1).regex(/^[^#+]+$/, { message: 'must not contain MQTT wildcards' }).default('plantops'),
   topics: z.custom<TopicLayout>((v) => typeof v === 'object' && v !== null && typeof (v as TopicLayout).route === 'function').optional(),
   shareGroup: z.string().regex(/^[^/#+]+$/, { message: 'must be one topic level without wildcards' }).optional(),
+  autoProvision: z.boolean().default(false),
   delivery: z.enum(['at-least-once', 'at-most-once']).default('at-least-once'),
   decode: z.custom<PayloadDecoder>((v) => typeof v === 'function').optional(),
   maxPayloadBytes: z.number().int().min(64).default(256 * 1024),
@@ -203,7 +214,7 @@ export async function createMqttIngestor(options: MqttIngestorOptions): Promise<
     if (named !== undefined && named !== route.deviceId) {
       return letter(payload, 'device_mismatch', `payload names device "${String(named)}" but arrived on the topic of "${route.deviceId}"`, topic, route.deviceId)
     }
-    return writer.write({ ...decoded, deviceId: route.deviceId }, { source: `mqtt:${topic}` })
+    return writer.write({ ...decoded, deviceId: route.deviceId }, { source: `mqtt:${topic}`, provisionIfUnknown: settings.autoProvision })
   }
 
   client.handleMessage = (packet, callback) => {

@@ -128,6 +128,41 @@ describeEachBackend('telemetry writer', (backend) => {
     await writer.close()
   })
 
+  it('registers an unknown device only for packets that ask for it, once, and never revives a retired one', async () => {
+    const retired = (await m.repos.devices.provision({ macAddress: randomMac(), sensorTypes: [] })).device
+    await m.repos.devices.setStatus(retired.id, 'decommissioned')
+    const newcomer = `dev_new_${Math.random().toString(36).slice(2, 10)}`
+    const stranger = `dev_stranger_${Math.random().toString(36).slice(2, 10)}`
+    const writer = createTelemetryWriter(m.t.db, { ...quiet, batchSize: 3 })
+    const vouched = { source: 'test', provisionIfUnknown: true }
+    const receipts = [
+      // Two packets of the newcomer in one batch, one in the next: one device row, three readings.
+      await writer.write({ deviceId: newcomer, time: minutesAgo(3), humidity: 40 }, vouched),
+      await writer.write({ deviceId: newcomer, readings: [{ time: minutesAgo(2), humidity: 41 }] }, vouched),
+      await writer.write({ deviceId: stranger, time: minutesAgo(2), humidity: 1 }, { source: 'test' }),
+      await writer.write({ deviceId: newcomer, time: minutesAgo(1), humidity: 42 }, vouched),
+      await writer.write({ deviceId: retired.id, time: minutesAgo(1), humidity: 1 }, vouched),
+    ]
+    const outcomes = await Promise.all(receipts.map((r) => r.durable))
+    expect(outcomes.map((o) => [o.status, o.reasons[0]])).toEqual([
+      ['written', undefined],
+      ['written', undefined],
+      ['rejected', 'unknown_device'],
+      ['written', undefined],
+      ['rejected', 'decommissioned_device'],
+    ])
+    expect(writer.stats()).toMatchObject({ devicesProvisioned: 1, written: 3, rejected: { unknown_device: 1, decommissioned_device: 1 } })
+    expect((await rowsOf(newcomer)).map((r) => [r.humidity, r.plant_id])).toEqual([[40, null], [41, null], [42, null]])
+    const registered = await m.t.db.selectFrom('devices').selectAll().where('id', 'in', [newcomer, stranger]).execute()
+    expect(registered).toEqual([
+      expect.objectContaining({ id: newcomer, plant_id: null, mqtt_username: null, mqtt_password_hash: '*', status: 'online', last_seen_at: minutesAgo(1) }),
+    ])
+    expect(await m.repos.devices.verifyCredentials(newcomer, '*')).toBeNull()
+    expect((await m.repos.devices.get(retired.id)).status).toBe('decommissioned')
+    expect(await rowsOf(retired.id)).toEqual([])
+    await writer.close()
+  })
+
   it('stores any dead letter, even with words PostgreSQL text cannot hold', async () => {
     const writer = createTelemetryWriter(m.t.db, quiet)
     const outcome = await (

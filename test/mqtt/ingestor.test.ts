@@ -66,7 +66,7 @@ function suite(kind: BrokerKind, backend: Backend) {
     await broker?.stop()
   })
 
-  async function start(options: { clientId?: string; delivery?: 'at-least-once' | 'at-most-once'; prefix: string }) {
+  async function start(options: { clientId?: string; delivery?: 'at-least-once' | 'at-most-once'; prefix: string; autoProvision?: boolean }) {
     const writer = createTelemetryWriter(m.t.db, { logger: process.env.DEBUG_MQTT ? undefined : false, maxBatchAgeMs: 20 })
     const ingestor = await createMqttIngestor({
       url: broker.url,
@@ -74,6 +74,7 @@ function suite(kind: BrokerKind, backend: Backend) {
       clientId: options.clientId ?? `ingest-${randomBytes(4).toString('hex')}`,
       topicPrefix: options.prefix,
       delivery: options.delivery ?? 'at-least-once',
+      ...(options.autoProvision !== undefined && { autoProvision: options.autoProvision }),
       logger: process.env.DEBUG_MQTT ? undefined : false,
     })
     open.push({ ingestor, writer })
@@ -117,6 +118,24 @@ function suite(kind: BrokerKind, backend: Backend) {
     device.stream.destroy() // the device loses power: the broker publishes its last will
     await eventually(async () => (await m.repos.devices.get(fleet[1]!.id)).status === 'offline', 'the last will applies')
     await device.endAsync(true)
+  })
+
+  it('with autoProvision, registers a device the first time its topic carries telemetry; a spoofed payload still cannot', async () => {
+    const topicPrefix = prefix()
+    const newcomer = `dev_auto_${randomBytes(4).toString('hex')}`
+    const spoofed = `dev_spoofed_${randomBytes(4).toString('hex')}`
+    const { writer, ingestor } = await start({ prefix: topicPrefix, autoProvision: true })
+    for (let i = 0; i < 3; i += 1) {
+      await publisher.publishAsync(`${topicPrefix}/${newcomer}/telemetry`, JSON.stringify({ time: base + i * 1000, humidity: 50 + i }), { qos: 1 })
+    }
+    await publisher.publishAsync(`${topicPrefix}/${newcomer}/telemetry`, JSON.stringify({ deviceId: spoofed, time: base, humidity: 1 }), { qos: 1 })
+    await eventually(() => writer.stats().written === 3 && ingestor.stats().deadLettered === 1, 'three written, the spoof dead-lettered')
+    expect(await count(newcomer)).toBe(3)
+    expect(writer.stats().devicesProvisioned).toBe(1)
+    const device = await m.repos.devices.get(newcomer)
+    expect(device).toMatchObject({ plant_id: null, status: 'online', last_seen_at: new Date(base + 2000) })
+    const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM devices WHERE id = ${spoofed}`.execute(m.t.db)
+    expect(rows[0]!.n).toBe(0)
   })
 
   it('dead-letters spoofed, unknown, retired, malformed and oversize messages, and keeps running', async () => {
