@@ -3,4 +3,5 @@ export type { FlushErrorInfo, FlushInfo, TelemetryWriterOptions, WriterStats } f
 export type { RejectReason, WriteOutcome, WriteReceipt } from './outcome.js'
 export { EPOCH_MILLISECONDS_FROM, MAX_BACKLOG_READINGS, sensorPacketSchema, type SensorPacket } from './packet.js'
 export { replayRejects, type ReplayOptions, type ReplayReport } from './replay.js'
-export { createTelemetryWriter, TelemetryWriter, type DeadLetterInput, type PacketMeta } from './writer.js'
+export type { DeadLetterInput, PacketMeta } from './packet-meta.js'
+export { createTelemetryWriter, TelemetryWriter } from './writer.js'

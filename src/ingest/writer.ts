@@ -7,6 +7,8 @@ import { CarefulRetry, flushBatch, type BatchResult, type Entry, type ReadingEnt
 import { PacketTracker, type RejectReason, type WriteReceipt } from './outcome.js'
 import { resolveWriterOptions, type ResolvedWriterOptions, type TelemetryWriterOptions, type WriterStats } from './options.js'
 import { readPacket, type Reading } from './packet.js'
+import { Lane, laneOf, type Running } from './lane.js'
+import type { DeadLetterInput, PacketMeta } from './packet-meta.js'
 import { jsonPayload } from './payload.js'
 import { replayRejects, type ReplayOptions, type ReplayReport } from './replay.js'
 import { storeFor, type Store } from './store.js'
@@ -16,75 +18,11 @@ const READING_BYTES = 320
 /** Beyond its payload, what one dead letter costs. */
 const LETTER_BYTES = 256
 
-/**
- * Where a packet came from and when, for `write()` and `deadLetter()`.
- *
- * @example
- * ```ts
- * await writer.write(packet, { source: 'mqtt:plantops/dev_1/telemetry', receivedAt: new Date() })
- * ```
- */
-export interface PacketMeta {
-  /** Kept with any dead letter, e.g. the MQTT topic. */
-  readonly source?: string
-  /** When the packet arrived; default now. A reading without its own time gets this one. */
-  readonly receivedAt?: Date
-  /**
-   * Register the packet's device if the database does not know it (no
-   * plant, no usable MQTT password; marked `online` as it reports), instead of
-   * dead-lettering the packet as `unknown_device`. Only for sources that
-   * vouch for the device id themselves, such as a broker that authenticated
-   * the publisher of the device's topic. A decommissioned device is never
-   * brought back. Default false.
-   */
-  readonly provisionIfUnknown?: boolean
-}
-
-/**
- * A packet an upstream source could not even decode, for `deadLetter()`.
- *
- * @example
- * ```ts
- * await writer.deadLetter({ payload: rawBytes, reason: 'decode_failed', detail: 'not JSON', source: topic })
- * ```
- */
-export interface DeadLetterInput extends PacketMeta {
-  readonly payload: unknown
-  readonly reason: RejectReason
-  readonly detail?: string
-  readonly deviceId?: string
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
 
 type Waiter = { entries: Entry[]; bytes: number; tracker: PacketTracker; admit: (receipt: WriteReceipt) => void }
-type Running = { start: number; entries: Entry[] }
-
-/**
- * A share of the devices with its own queue and one batch in flight at a
- * time. Concurrent batches therefore never touch the same device rows (no
- * lock sharing between their transactions) and never race on the same
- * (device, time) key.
- */
-class Lane {
-  readonly queue: Entry[] = []
-  /** Entries ever queued, and ever taken into a batch: flush() waits on these counts. */
-  enqueued = 0
-  dequeued = 0
-  drainTo = 0
-  running: Running | undefined
-  timer: NodeJS.Timeout | undefined
-}
-
-/** FNV-1a: a cheap, stable spread of device ids over lanes. */
-function laneOf(deviceId: string | null, lanes: number): number {
-  if (lanes === 1 || deviceId === null) return 0
-  let hash = 0x811c9dc5
-  for (let i = 0; i < deviceId.length; i += 1) hash = Math.imul(hash ^ deviceId.charCodeAt(i), 0x01000193)
-  return (hash >>> 0) % lanes
-}
 
 /**
  * The telemetry writer; create one with {@link createTelemetryWriter}.

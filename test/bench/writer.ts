@@ -6,7 +6,6 @@
  * PGlite otherwise. Runs every method BENCH_ROUNDS times (3), interleaved,
  * and prints the median rows per second and the ratios of ours to each.
  */
-import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { PGlite } from '@electric-sql/pglite'
@@ -15,6 +14,7 @@ import pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
 import { createDatabase, createTelemetryWriter, migrateToLatest, type Database } from 'plantops-db'
 import { copyBinaryPayload } from '../../src/ingest/copy-format.js'
+import { createServerDatabase, serverUrl } from '../support/server-database.js'
 import { fleetReadings, type BenchReading } from './fleet.js'
 
 const COLUMNS = 'time, device_id, plant_id, soil_moisture, temperature, humidity, light_level'
@@ -22,7 +22,6 @@ const DEVICES = 1_000
 const PER_DEVICE = Number(process.env.BENCH_PER_DEVICE ?? 200)
 const NAIVE_SAMPLE = Number(process.env.BENCH_NAIVE_SAMPLE ?? 20_000)
 const KYSELY_BATCH = 1_000
-const serverUrl = process.env.DATABASE_URL
 /** Knobs for exploring; the reported figures use the writer's defaults. */
 const WRITER_OPTIONS = {
   ...(process.env.BENCH_CONCURRENCY && { concurrency: Number(process.env.BENCH_CONCURRENCY) }),
@@ -39,17 +38,12 @@ interface Target {
 
 async function openTarget(): Promise<Target> {
   if (serverUrl) {
-    const name = `plantops_bench_${randomBytes(4).toString('hex')}`
-    const admin = new pg.Client({ connectionString: serverUrl })
-    await admin.connect()
-    await admin.query(`CREATE DATABASE ${name}`)
-    const url = new URL(serverUrl)
-    url.pathname = `/${name}`
-    const db = createDatabase({ connectionString: url.toString() })
+    const server = await createServerDatabase()
+    const db = createDatabase({ connectionString: server.url })
     return {
       db,
       async rawCopy(chunks) {
-        const client = new pg.Client({ connectionString: url.toString() })
+        const client = new pg.Client({ connectionString: server.url })
         await client.connect()
         // Binary, the faster format and the one the writer uses, so the ceiling is the highest raw COPY.
         for (const chunk of chunks) {
@@ -60,8 +54,7 @@ async function openTarget(): Promise<Target> {
       },
       async dispose() {
         await db.destroy()
-        await admin.query(`DROP DATABASE ${name} WITH (FORCE)`)
-        await admin.end()
+        await server.drop()
       },
     }
   }
