@@ -36,6 +36,20 @@ export function sqlStateOf(error: unknown): string | undefined {
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined
 }
 
+/** SQLSTATEs of a statement naming a table, column or function the database lacks. */
+const MISSING_SCHEMA_SQLSTATES = new Set([
+  '42P01', // undefined_table
+  '42703', // undefined_column
+  '42883', // undefined_function
+  '3F000', // invalid_schema_name
+])
+
+/** Whether the database lacks something a statement names: usually, migrations were not run. */
+export function isMissingSchemaError(error: unknown): boolean {
+  const state = sqlStateOf(error)
+  return state !== undefined && MISSING_SCHEMA_SQLSTATES.has(state)
+}
+
 /** SQLSTATEs after which the same statement can succeed later, unchanged. */
 const TRANSIENT_SQLSTATES = new Set([
   '40001', // serialization_failure

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely'
-import { isTransientDatabaseError } from '../errors/sqlstate.js'
+import { isMissingSchemaError, isTransientDatabaseError } from '../errors/sqlstate.js'
 import type { Database } from '../schema/database.js'
 import { DeviceContext } from './device-context.js'
 import { WriterAbortedError, WriterClosedError } from './errors.js'
@@ -267,7 +267,9 @@ export class TelemetryWriter {
         const retryInMs = Math.round(Math.random() * ceiling)
         this.#stats.retries += 1
         const fields = { err: error, attempt, rows: batch.length, retryInMs }
-        const message = `telemetry batch failed (${transient ? 'transient' : 'unexpected'}); retrying, nothing dropped`
+        const message = isMissingSchemaError(error)
+          ? 'telemetry batch failed: the database lacks plantops-db tables or columns; run migrateToLatest(db). Retrying, nothing dropped'
+          : `telemetry batch failed (${transient ? 'transient' : 'unexpected'}); retrying, nothing dropped`
         if (transient) this.#options.logger.warn(fields, message)
         else this.#options.logger.error(fields, message)
         this.#options.onError?.(error, { attempt, transient, retryInMs })

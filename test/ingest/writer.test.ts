@@ -4,11 +4,14 @@ import {
   WriterAbortedError,
   WriterClosedError,
   createTelemetryWriter,
+  migrateToLatest,
   type TelemetryWriterOptions,
   type WriteOutcome,
 } from '../../src/index.js'
 import { describeEachBackend, type Backend, type TestDatabase } from '../support/backends.js'
 import { randomMac, rejectionOf, useMigratedDatabase } from '../support/migrated.js'
+import { eventually } from '../support/eventually.js'
+import { recordingLogger } from '../support/recording-logger.js'
 import { stall } from '../support/stall.js'
 
 const quiet: TelemetryWriterOptions = { logger: false }
@@ -161,6 +164,24 @@ describeEachBackend('telemetry writer', (backend) => {
     expect((await m.repos.devices.get(retired.id)).status).toBe('decommissioned')
     expect(await rowsOf(retired.id)).toEqual([])
     await writer.close()
+  })
+
+  it('on a database without its tables, says to migrate, keeps the packet, and writes it once migrated', async () => {
+    const bare = await backend.open()
+    try {
+      const logger = recordingLogger()
+      const writer = createTelemetryWriter(bare.db, { logger, initialRetryDelayMs: 10, maxRetryDelayMs: 50 })
+      const receipt = await writer.write({ deviceId: 'dev_early', time: minutesAgo(1), humidity: 30 }, { provisionIfUnknown: true })
+      await eventually(() => logger.entries.some((e) => e.level === 'error' && e.message.includes('run migrateToLatest(db)')), 'the log says to migrate')
+      expect(writer.stats()).toMatchObject({ written: 0, bufferedRows: 1, rejected: {} })
+      await migrateToLatest(bare.db, { logger: false })
+      expect(await receipt.durable).toMatchObject({ status: 'written' })
+      const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM telemetry WHERE device_id = 'dev_early'`.execute(bare.db)
+      expect(rows[0]!.n).toBe(1)
+      await writer.close()
+    } finally {
+      await bare.close()
+    }
   })
 
   it('stores any dead letter, even with words PostgreSQL text cannot hold', async () => {
