@@ -50,6 +50,19 @@ export function isMissingSchemaError(error: unknown): boolean {
   return state !== undefined && MISSING_SCHEMA_SQLSTATES.has(state)
 }
 
+/**
+ * SQLSTATE classes no single row can cause: access rules and names the
+ * database lacks (42), authorization (28), catalog and schema names (3D, 3F),
+ * unsupported features (0A). Setting rows aside cannot help with these.
+ */
+const STATEMENT_LEVEL_CLASSES = new Set(['42', '28', '3D', '3F', '0A'])
+
+/** Whether an error concerns the statement as a whole, never one of its rows. */
+export function isStatementLevelError(error: unknown): boolean {
+  const state = sqlStateOf(error)
+  return state !== undefined && STATEMENT_LEVEL_CLASSES.has(state.slice(0, 2))
+}
+
 /** SQLSTATEs after which the same statement can succeed later, unchanged. */
 const TRANSIENT_SQLSTATES = new Set([
   '40001', // serialization_failure

@@ -1,4 +1,4 @@
-import { isTransientDatabaseError } from '../errors/sqlstate.js'
+import { isStatementLevelError, isTransientDatabaseError } from '../errors/sqlstate.js'
 import { alertCandidates } from './alert-rules.js'
 import { BatchKeys } from './batch-keys.js'
 import type { DeviceContext } from './device-context.js'
@@ -105,7 +105,7 @@ async function writeIsolating(session: Session, placed: readonly Placed[]): Prom
     return { stored, refused: [] }
   } catch (error) {
     await session.query('ROLLBACK TO SAVEPOINT plantops_rows')
-    if (isTransientDatabaseError(error)) throw error
+    if (isTransientDatabaseError(error) || isStatementLevelError(error)) throw error
     if (placed.length === 1) return { stored: new Set(), refused: [{ placed: placed[0]!, detail: (error as Error).message }] }
     const middle = Math.ceil(placed.length / 2)
     const halves = [await writeIsolating(session, placed.slice(0, middle)), await writeIsolating(session, placed.slice(middle))]
@@ -121,7 +121,8 @@ async function writeFast(session: Session, placed: readonly Placed[]): Promise<S
     await insertRows(session, placed.map((p) => p.row))
     return { stored: 'all', refused: [] }
   } catch (error) {
-    if (isTransientDatabaseError(error)) throw error
+    // A refusal no row caused (a missing column, no permission) is retried whole: bisecting would dead-letter every row.
+    if (isTransientDatabaseError(error) || isStatementLevelError(error)) throw error
     throw new CarefulRetry(error)
   }
 }

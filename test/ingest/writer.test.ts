@@ -218,6 +218,33 @@ describeEachBackend('telemetry writer', (backend) => {
     }
   })
 
+  it('retries a batch whole, dead-lettering nothing, when the refusal is no row\'s fault (a missing column)', async () => {
+    const { a } = await fleet()
+    const logger = recordingLogger()
+    const writer = createTelemetryWriter(m.t.db, { logger, initialRetryDelayMs: 10, maxRetryDelayMs: 50 })
+    const lettersBefore = await m.t.db.selectFrom('telemetry_rejects').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
+    await sql`ALTER TABLE telemetry RENAME COLUMN humidity TO humidity_renamed`.execute(m.t.db)
+    let receipts
+    try {
+      receipts = [
+        await writer.write({ deviceId: a.id, time: minutesAgo(300), humidity: 61 }),
+        await writer.write({ deviceId: a.id, time: minutesAgo(299), humidity: 62 }),
+      ]
+      await eventually(() => writer.stats().retries >= 2, 'the batch is retried')
+    } finally {
+      await sql`ALTER TABLE telemetry RENAME COLUMN humidity_renamed TO humidity`.execute(m.t.db)
+    }
+    expect((await Promise.all(receipts.map((r) => r.durable))).map((o) => o.status)).toEqual(['written', 'written'])
+    expect((await rowsOf(a.id)).map((r) => r.humidity)).toEqual([61, 62])
+    const lettersAfter = await m.t.db.selectFrom('telemetry_rejects').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
+    expect(Number(lettersAfter.n)).toBe(Number(lettersBefore.n))
+    expect(writer.stats().rejected).toEqual({})
+    expect(logger.entries.filter((e) => e.level === 'error').map((e) => e.message)).toContain(
+      'telemetry batch failed: the database lacks plantops-db tables or columns; run migrateToLatest(db). Retrying, nothing dropped',
+    )
+    await writer.close()
+  })
+
   it('follows plant reassignment and decommissioning between batches', async () => {
     const { plant, a } = await fleet({ soil_moisture: { min: 0, max: 100 } })
     const other = await m.repos.plants.create({ name: 'Other' })
