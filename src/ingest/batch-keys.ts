@@ -6,7 +6,7 @@
  * which showed up in the writer's profile.
  */
 export class BatchKeys {
-  readonly #devices = new Map<string, { newest: number; times: number[]; set?: Set<number> }>()
+  readonly #devices = new Map<string, { newest: number; times: number[] | Set<number> }>()
 
   /** Adds the pair; false when the batch already holds it. */
   add(deviceId: string, time: Date): boolean {
@@ -18,14 +18,13 @@ export class BatchKeys {
     }
     if (ms > device.newest) {
       device.newest = ms
-      device.times.push(ms)
-      device.set?.add(ms)
+      if (Array.isArray(device.times)) device.times.push(ms)
+      else device.times.add(ms)
       return true
     }
-    device.set ??= new Set(device.times)
-    if (device.set.has(ms)) return false
-    device.set.add(ms)
-    device.times.push(ms)
+    if (Array.isArray(device.times)) device.times = new Set(device.times)
+    if (device.times.has(ms)) return false
+    device.times.add(ms)
     return true
   }
 }

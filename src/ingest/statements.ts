@@ -1,4 +1,5 @@
 import type { Thresholds } from '../schema/json-columns.js'
+import { markDevicesSeenQuery } from '../repositories/device-statements.js'
 import { copyBinaryPayload, copyTextPayload } from './copy-format.js'
 import type { Session } from './store.js'
 
@@ -95,13 +96,8 @@ export async function insertDeadLetters(session: Session, letters: readonly Dead
 /** Newest time per device, once per batch, in one statement; never moves backwards. */
 export async function markDevicesSeen(session: Session, seen: ReadonlyMap<string, Date>): Promise<void> {
   if (seen.size === 0) return
-  await session.query(
-    `UPDATE devices AS d SET last_seen_at = GREATEST(d.last_seen_at, v.seen), status = 'online'
-     FROM unnest($1::text[], $2::timestamptz[]) AS v(id, seen)
-     WHERE d.id = v.id AND d.status IS DISTINCT FROM 'decommissioned'
-       AND (d.last_seen_at IS NULL OR d.last_seen_at < v.seen OR d.status IS DISTINCT FROM 'online')`,
-    [[...seen.keys()], [...seen.values()].map((t) => t.toISOString())],
-  )
+  const { sql, parameters } = session.compile(markDevicesSeenQuery([...seen.keys()], [...seen.values()]))
+  await session.query(sql, parameters)
 }
 
 export async function readContextEpoch(session: Session): Promise<string> {

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { CompiledQuery, type Kysely, type PostgresPool } from 'kysely'
+import { CompiledQuery, type Kysely, type PostgresPool, type RawBuilder } from 'kysely'
 import { from as copyFrom } from 'pg-copy-streams'
 import { rawAccessOf } from '../connection/raw-access.js'
 import { isTransientDatabaseError } from '../errors/sqlstate.js'
@@ -9,6 +9,8 @@ import type { Database } from '../schema/database.js'
 /** One transaction's connection, as the writer's statements see it. */
 export interface Session {
   query<R = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<{ rows: R[]; rowCount: number }>
+  /** A Kysely-built statement as SQL text and parameters, for `query`. */
+  compile(query: RawBuilder<unknown>): CompiledQuery
   /** COPY `data`, encoded in `format`, into `table (columns)`; only where the driver can. */
   copy?(table: string, columns: readonly string[], data: Buffer, format: 'text' | 'binary'): Promise<void>
 }
@@ -28,7 +30,7 @@ interface PgClient {
 }
 
 /** A pg pool's own clients: COPY streams straight into PostgreSQL. */
-function pgStore(pool: PostgresPool): Store {
+function pgStore(pool: PostgresPool, db: Kysely<Database>): Store {
   return {
     canCopy: true,
     async transaction(work) {
@@ -41,6 +43,7 @@ function pgStore(pool: PostgresPool): Store {
       try {
         await client.query('BEGIN')
         const result = await work({
+          compile: (query) => query.compile(db),
           async query(text, values) {
             const { rows, rowCount } = await client.query(text, values as unknown[])
             return { rows, rowCount: rowCount ?? rows.length }
@@ -72,6 +75,7 @@ function kyselyStore(db: Kysely<Database>): Store {
     transaction(work) {
       return db.transaction().execute((trx) =>
         work({
+          compile: (query) => query.compile(trx),
           async query<R>(text: string, values: readonly unknown[] = []) {
             const result = await trx.executeQuery<R>(CompiledQuery.raw(text, [...values]))
             return { rows: result.rows, rowCount: Number(result.numAffectedRows ?? result.rows.length) }
@@ -85,5 +89,5 @@ function kyselyStore(db: Kysely<Database>): Store {
 /** COPY where `createDatabase` gave the database a pg pool; SQL everywhere else. */
 export function storeFor(db: Kysely<Database>): Store {
   const access = rawAccessOf(db)
-  return access?.kind === 'pg' ? pgStore(access.pool) : kyselyStore(db)
+  return access?.kind === 'pg' ? pgStore(access.pool, db) : kyselyStore(db)
 }

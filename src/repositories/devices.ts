@@ -1,9 +1,10 @@
-import { sql, type Kysely } from 'kysely'
+import type { Kysely } from 'kysely'
 import { z } from 'zod'
 import { InvalidStateError, NotFoundError } from '../errors/errors.js'
 import type { Database, Device } from '../schema/database.js'
 import { sensorTypesSchema } from '../schema/json-columns.js'
 import { deviceStatusSchema, type DeviceStatus } from '../schema/metrics.js'
+import { markDevicesSeenQuery } from './device-statements.js'
 import { macAddressSchema } from './mac-address.js'
 import { generateDevicePassword, hashDevicePassword, verifyDevicePassword } from './mosquitto-password.js'
 import {
@@ -232,15 +233,10 @@ export function createDevicesRepository(db: Kysely<Database>, options: DevicesRe
     async markSeen(entries) {
       const seen = validate(seenEntriesSchema, entries, 'seen entries')
       if (seen.length === 0) return 0
-      const result = await sql`
-        UPDATE devices AS d
-        SET last_seen_at = GREATEST(d.last_seen_at, v.seen), status = 'online'
-        FROM (
-          SELECT id, max(seen) AS seen
-          FROM unnest(${seen.map((e) => e.deviceId)}::text[], ${seen.map((e) => e.time.toISOString())}::timestamptz[]) AS u(id, seen)
-          GROUP BY id
-        ) AS v
-        WHERE d.id = v.id AND d.status IS DISTINCT FROM ${DECOMMISSIONED}`.execute(db)
+      const result = await markDevicesSeenQuery(
+        seen.map((e) => e.deviceId),
+        seen.map((e) => e.time),
+      ).execute(db)
       return Number(result.numAffectedRows ?? 0)
     },
 
