@@ -2,6 +2,7 @@ import { isStatementLevelError, isTransientDatabaseError } from '../errors/sqlst
 import { alertCandidates } from './alert-rules.js'
 import { BatchKeys } from './batch-keys.js'
 import type { DeviceContext } from './device-context.js'
+import type { ResolvedWriterOptions } from './options.js'
 import type { PacketTracker, RejectReason } from './outcome.js'
 import type { Reading } from './packet.js'
 import { jsonPayload } from './payload.js'
@@ -12,6 +13,7 @@ import {
   insertRows,
   markDevicesSeen,
   insertProvisionedDevices,
+  planForSmallTables,
   readAlertCooldownSeconds,
   rowKey,
   selectDevices,
@@ -127,15 +129,19 @@ async function writeFast(session: Session, placed: readonly Placed[]): Promise<S
   }
 }
 
+/** The writer options a batch's transaction uses. */
+export type BatchSettings = Pick<ResolvedWriterOptions, 'defaultAlertCooldownSeconds' | 'randomPageCost'>
+
 /** The whole batch in one transaction: context, rows, dead letters, last seen, alerts. */
 export async function flushBatch(
   store: Store,
   entries: readonly Entry[],
   context: DeviceContext,
-  defaultCooldownSeconds: number,
+  settings: BatchSettings,
   careful: boolean,
 ): Promise<BatchResult> {
   return store.transaction(async (session) => {
+    if (settings.randomPageCost !== null) await planForSmallTables(session, settings.randomPageCost)
     const readings = entries.filter((e): e is ReadingEntry => e.kind === 'reading')
     const devices = await context.resolve(session, [...new Set(readings.map((e) => e.reading.deviceId))])
     const provisioned = await provisionUnknown(session, readings, devices)
@@ -200,7 +206,7 @@ export async function flushBatch(
       if (!current || current < row.time) newest.set(row.deviceId, row.time)
     }
     await markDevicesSeen(session, newest)
-    return { ...result, provisioned, alerts: await raiseAlerts(session, written, devices, defaultCooldownSeconds) }
+    return { ...result, provisioned, alerts: await raiseAlerts(session, written, devices, settings.defaultAlertCooldownSeconds) }
   })
 }
 

@@ -240,7 +240,7 @@ export class TelemetryWriter {
       if (this.#aborted) return
       const started = performance.now()
       try {
-        const result = await flushBatch(this.#store, batch, this.#context, this.#options.defaultAlertCooldownSeconds, careful)
+        const result = await flushBatch(this.#store, batch, this.#context, this.#options, careful)
         const durationMs = performance.now() - started
         this.#settle(result)
         this.#stats.batches += 1

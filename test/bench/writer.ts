@@ -6,6 +6,7 @@
  * PGlite otherwise. Runs every method BENCH_ROUNDS times (3), interleaved,
  * and prints the median rows per second and the ratios of ours to each.
  */
+import { existsSync, readFileSync } from 'node:fs'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { PGlite } from '@electric-sql/pglite'
@@ -175,16 +176,31 @@ async function measure(method: Method): Promise<number> {
     await seed(target.db)
     const started = performance.now()
     const cpu = process.cpuUsage()
+    const machine = machineTimes()
     await method.run(target)
     const used = process.cpuUsage(cpu)
+    const busy = machineBusy(machine, machineTimes())
     const seconds = (performance.now() - started) / 1000
     const stored = await count(target.db)
     if (stored !== method.rows) throw new Error(`${method.name}: stored ${stored} rows, expected ${method.rows}`)
-    if (process.env.BENCH_CPU) console.log(`  ${method.name}: ${seconds.toFixed(2)} s, node cpu ${((used.user + used.system) / 1e6).toFixed(2)} s`)
+    if (process.env.BENCH_CPU) console.log(`  ${method.name}: ${seconds.toFixed(2)} s, node cpu ${((used.user + used.system) / 1e6).toFixed(2)} s, machine ${(busy * 100).toFixed(0)}% busy`)
     return method.rows / seconds
   } finally {
     await target.dispose()
   }
+}
+
+/** Jiffies the machine spent busy and idle so far (Linux), for BENCH_CPU. */
+function machineTimes(): { busy: number; idle: number } {
+  if (!existsSync('/proc/stat')) return { busy: 0, idle: 0 }
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number)
+  const idle = fields[3]! + fields[4]!
+  return { busy: fields.reduce((a, b) => a + b, 0) - idle, idle }
+}
+
+function machineBusy(before: { busy: number; idle: number }, after: { busy: number; idle: number }): number {
+  const busy = after.busy - before.busy
+  return busy / (busy + after.idle - before.idle || 1)
 }
 
 const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!

@@ -245,6 +245,32 @@ describeEachBackend('telemetry writer', (backend) => {
     await writer.close()
   })
 
+  it('lowers random_page_cost inside its own transactions only, and never raises it', async () => {
+    const { a } = await fleet()
+    // A row trigger records the setting each row was written under.
+    await sql`CREATE TABLE test_planner_costs (id serial PRIMARY KEY, cost float8)`.execute(m.t.db)
+    await sql`CREATE FUNCTION test_record_cost() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN INSERT INTO test_planner_costs (cost) VALUES (current_setting('random_page_cost')::float8); RETURN NULL; END $$`.execute(m.t.db)
+    await sql`CREATE TRIGGER test_record_cost AFTER INSERT ON telemetry FOR EACH ROW EXECUTE FUNCTION test_record_cost()`.execute(m.t.db)
+    const serverCost = async () => Number((await sql<{ cost: string }>`SELECT current_setting('random_page_cost') AS cost`.execute(m.t.db)).rows[0]!.cost)
+    try {
+      const before = await serverCost()
+      for (const [i, randomPageCost] of [undefined, null, 1_000, 0.5].entries()) {
+        const writer = createTelemetryWriter(m.t.db, { ...quiet, concurrency: 1, ...(randomPageCost !== undefined && { randomPageCost }) })
+        expect(await (await writer.write({ deviceId: a.id, time: minutesAgo(400 - i), humidity: 50 })).durable).toMatchObject({ status: 'written' })
+        await writer.close()
+      }
+      const { rows } = await sql<{ cost: number }>`SELECT cost FROM test_planner_costs ORDER BY id`.execute(m.t.db)
+      expect(rows.map((r) => r.cost)).toEqual([Math.min(before, 1.1), before, before, Math.min(before, 0.5)])
+      expect(await serverCost()).toBe(before)
+    } finally {
+      await sql`DROP TRIGGER test_record_cost ON telemetry`.execute(m.t.db)
+      await sql`DROP FUNCTION test_record_cost()`.execute(m.t.db)
+      await sql`DROP TABLE test_planner_costs`.execute(m.t.db)
+    }
+    expect(() => createTelemetryWriter(m.t.db, { randomPageCost: 0 })).toThrow(/randomPageCost/)
+  })
+
   it('follows plant reassignment and decommissioning between batches', async () => {
     const { plant, a } = await fleet({ soil_moisture: { min: 0, max: 100 } })
     const other = await m.repos.plants.create({ name: 'Other' })
