@@ -21,9 +21,9 @@ export function alertCandidates(rows: readonly Row[], devices: ReadonlyMap<strin
       const value = row.values[i]
       const range = thresholds[metric]
       if (value === null || value === undefined || !range) continue
-      const base = { plantId: row.plantId, deviceId: row.deviceId, metric, value }
-      if (range.min !== undefined && value < range.min) consider({ ...base, threshold: range.min, direction: 'below' }, row.time.getTime())
-      if (range.max !== undefined && value > range.max) consider({ ...base, threshold: range.max, direction: 'above' }, row.time.getTime())
+      const { plantId, deviceId, timeMs } = row
+      if (range.min !== undefined && value < range.min) consider({ plantId, deviceId, metric, value, threshold: range.min, direction: 'below' }, timeMs)
+      if (range.max !== undefined && value > range.max) consider({ plantId, deviceId, metric, value, threshold: range.max, direction: 'above' }, timeMs)
     }
   }
   return [...earliest.values()].map((entry) => entry.candidate)

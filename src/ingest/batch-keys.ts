@@ -8,9 +8,8 @@
 export class BatchKeys {
   readonly #devices = new Map<string, { newest: number; times: number[] | Set<number> }>()
 
-  /** Adds the pair; false when the batch already holds it. */
-  add(deviceId: string, time: Date): boolean {
-    const ms = time.getTime()
+  /** Adds the pair (time in epoch ms); false when the batch already holds it. */
+  add(deviceId: string, ms: number): boolean {
     const device = this.#devices.get(deviceId)
     if (device === undefined) {
       this.#devices.set(deviceId, { newest: ms, times: [ms] })

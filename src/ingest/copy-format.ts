@@ -17,7 +17,7 @@ export function copyTextPayload(rows: readonly Row[]): Buffer {
   let out = ''
   for (const row of rows) {
     const [a, b, c, d] = row.values
-    out += `${row.time.toISOString()}\t${copyText(row.deviceId)}\t${row.plantId === null ? '\\N' : copyText(row.plantId)}\t${
+    out += `${new Date(row.timeMs).toISOString()}\t${copyText(row.deviceId)}\t${row.plantId === null ? '\\N' : copyText(row.plantId)}\t${
       a === null ? '\\N' : a
     }\t${b === null ? '\\N' : b}\t${c === null ? '\\N' : c}\t${d === null ? '\\N' : d}\n`
   }
@@ -50,7 +50,7 @@ export function copyBinaryPayload(rows: readonly Row[]): Buffer {
   at = buffer.writeInt32BE(0, at) // header extension length
   for (const row of rows) {
     at = buffer.writeInt16BE(7, at)
-    const micros = (row.time.getTime() - POSTGRES_EPOCH_MS) * 1000
+    const micros = (row.timeMs - POSTGRES_EPOCH_MS) * 1000
     const high = Math.floor(micros / TWO_32)
     at = buffer.writeInt32BE(8, at)
     at = buffer.writeInt32BE(high, at)

@@ -29,7 +29,8 @@ export interface ReadingEntry {
   readonly reading: Reading
   readonly tracker: PacketTracker
   readonly source: string | null
-  readonly receivedAt: Date
+  /** When the packet arrived, in epoch milliseconds. */
+  readonly receivedAtMs: number
   /** Register the device if it is unknown (`PacketMeta.provisionIfUnknown`). */
   readonly provision: boolean
   /** Estimated bytes held, and when it was queued (ms), for the buffer's bounds and age. */
@@ -58,14 +59,15 @@ export interface BatchResult {
   readonly provisioned: number
 }
 
-type Placed = { entry: ReadingEntry; row: Row }
+/** A row with the entry it came from: one object per row, as the encoders take it. */
+type Placed = Row & { readonly entry: ReadingEntry }
 
 /** The dead letter for readings of one packet refused together (their device is unknown or retired). */
 function letterFor(entries: readonly ReadingEntry[], reason: RejectReason, detail: string): DeadLetter {
   const first = entries[0]!
-  const readings = entries.map(({ reading }) => ({ time: reading.time, ...valuesObject(reading.values) }))
+  const readings = entries.map(({ reading }) => ({ time: new Date(reading.timeMs), ...valuesObject(reading.values) }))
   return {
-    receivedAt: first.receivedAt,
+    receivedAt: new Date(first.receivedAtMs),
     deviceId: first.reading.deviceId,
     source: first.source,
     payload: jsonPayload(readings.length === 1 ? { deviceId: first.reading.deviceId, ...readings[0] } : { deviceId: first.reading.deviceId, readings }),
@@ -102,7 +104,7 @@ type Stored = { stored: Set<string> | 'all'; refused: { placed: Placed; detail: 
 async function writeIsolating(session: Session, placed: readonly Placed[]): Promise<Stored> {
   await session.query('SAVEPOINT plantops_rows')
   try {
-    const stored = await insertNewRows(session, placed.map((p) => p.row))
+    const stored = await insertNewRows(session, placed)
     await session.query('RELEASE SAVEPOINT plantops_rows')
     return { stored, refused: [] }
   } catch (error) {
@@ -120,7 +122,7 @@ async function writeIsolating(session: Session, placed: readonly Placed[]): Prom
 /** The fast path: COPY (or one INSERT) of every row, no savepoint; any refusal sends the batch down the careful path. */
 async function writeFast(session: Session, placed: readonly Placed[]): Promise<Stored> {
   try {
-    await insertRows(session, placed.map((p) => p.row))
+    await insertRows(session, placed)
     return { stored: 'all', refused: [] }
   } catch (error) {
     // A refusal no row caused (a missing column, no permission) is retried whole: bisecting would dead-letter every row.
@@ -168,11 +170,12 @@ export async function flushBatch(
         refusedByPacket.set(entry.tracker, group)
         continue
       }
-      if (!inBatch.add(entry.reading.deviceId, entry.reading.time)) {
+      const { deviceId, timeMs, values } = entry.reading
+      if (!inBatch.add(deviceId, timeMs)) {
         result.duplicates.push(entry)
         continue
       }
-      placed.push({ entry, row: { time: entry.reading.time, deviceId: entry.reading.deviceId, plantId: device!.plantId, values: entry.reading.values } })
+      placed.push({ timeMs, deviceId, plantId: device!.plantId, values, entry })
     }
     for (const { reason, entries: group } of refusedByPacket.values()) {
       const id = group[0]!.reading.deviceId
@@ -186,9 +189,9 @@ export async function flushBatch(
       const refusedSet = new Set(refused.map((r) => r.placed))
       for (const p of placed) {
         if (refusedSet.has(p)) continue
-        if (stored === 'all' || stored.has(rowKey(p.row.deviceId, p.row.time))) {
+        if (stored === 'all' || stored.has(rowKey(p.deviceId, p.timeMs))) {
           result.written.push(p.entry)
-          written.push(p.row)
+          written.push(p)
         } else {
           result.duplicates.push(p.entry)
         }
@@ -200,10 +203,10 @@ export async function flushBatch(
     }
 
     await insertDeadLetters(session, letters)
-    const newest = new Map<string, Date>()
+    const newest = new Map<string, number>()
     for (const row of written) {
       const current = newest.get(row.deviceId)
-      if (!current || current < row.time) newest.set(row.deviceId, row.time)
+      if (current === undefined || current < row.timeMs) newest.set(row.deviceId, row.timeMs)
     }
     await markDevicesSeen(session, newest)
     return { ...result, provisioned, alerts: await raiseAlerts(session, written, devices, settings.defaultAlertCooldownSeconds) }

@@ -32,15 +32,28 @@ export const MAX_BACKLOG_READINGS = 10_000
 
 const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i
 
-/** A packet's time as a Date, or undefined when it is not one of the accepted forms. */
-export function parsePacketTime(value: unknown): Date | undefined {
+/** The latest instant a Date can hold, in milliseconds either side of 1970. */
+const MAX_DATE_MS = 8.64e15
+
+/**
+ * A packet's time in epoch milliseconds, whole as a Date's, or undefined when
+ * it is not one of the accepted forms. Milliseconds rather than a Date: a
+ * buffered reading then holds one object fewer.
+ */
+export function packetTimeMs(value: unknown): number | undefined {
   let ms: number
   if (value instanceof Date) ms = value.getTime()
   else if (typeof value === 'string') ms = ISO_WITH_OFFSET.test(value) ? Date.parse(value) : Number.NaN
   else if (typeof value === 'number' && Number.isFinite(value) && value >= 0) ms = value < EPOCH_MILLISECONDS_FROM ? value * 1000 : value
   else return undefined
-  const date = new Date(ms)
-  return Number.isNaN(date.getTime()) ? undefined : date
+  const whole = Math.trunc(ms)
+  return Math.abs(whole) <= MAX_DATE_MS ? whole + 0 : undefined
+}
+
+/** A packet's time as a Date, or undefined when it is not one of the accepted forms. */
+export function parsePacketTime(value: unknown): Date | undefined {
+  const ms = packetTimeMs(value)
+  return ms === undefined ? undefined : new Date(ms)
 }
 
 /** Why a metric value is refused, or undefined when it is fine. */
@@ -120,7 +133,8 @@ export type SensorPacket = z.input<typeof sensorPacketSchema>
 /** One validated reading, ready for a batch. */
 export interface Reading {
   readonly deviceId: string
-  readonly time: Date
+  /** Epoch milliseconds. */
+  readonly timeMs: number
   readonly values: readonly [number | null, number | null, number | null, number | null]
 }
 
@@ -131,7 +145,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /** The hot path: plain checks, with the same predicates the zod schema uses. */
-function readingOf(deviceId: string, raw: Record<string, unknown>, time: Date): Reading | 'invalid' {
+function readingOf(deviceId: string, raw: Record<string, unknown>, timeMs: number): Reading | 'invalid' {
   const values = [null, null, null, null] as [number | null, number | null, number | null, number | null]
   let present = false
   for (let i = 0; i < METRICS.length; i += 1) {
@@ -141,15 +155,15 @@ function readingOf(deviceId: string, raw: Record<string, unknown>, time: Date): 
     values[i] = withoutNegativeZero(value as number)
     present = true
   }
-  return present ? { deviceId, time, values } : 'invalid'
+  return present ? { deviceId, timeMs, values } : 'invalid'
 }
 
-function fastReadings(raw: unknown, receivedAt: Date): Reading[] | undefined {
+function fastReadings(raw: unknown, receivedAtMs: number): Reading[] | undefined {
   if (!isRecord(raw) || !isId(raw.deviceId)) return undefined
   const deviceId = raw.deviceId
   if (raw.readings === undefined) {
-    const time = raw.time === undefined ? receivedAt : parsePacketTime(raw.time)
-    const reading = time && readingOf(deviceId, raw, time)
+    const time = raw.time === undefined ? receivedAtMs : packetTimeMs(raw.time)
+    const reading = time !== undefined && readingOf(deviceId, raw, time)
     return reading && reading !== 'invalid' ? [reading] : undefined
   }
   const list = raw.readings
@@ -157,8 +171,8 @@ function fastReadings(raw: unknown, receivedAt: Date): Reading[] | undefined {
   const readings: Reading[] = []
   for (const item of list) {
     if (!isRecord(item)) return undefined
-    const time = parsePacketTime(item.time)
-    const reading = time && readingOf(deviceId, item, time)
+    const time = packetTimeMs(item.time)
+    const reading = time !== undefined && readingOf(deviceId, item, time)
     if (!reading || reading === 'invalid') return undefined
     readings.push(reading)
   }
@@ -178,9 +192,9 @@ function problemOf(raw: unknown): PacketProblem {
 
 /**
  * Validates a decoded packet into readings (a single packet without a time
- * gets `receivedAt`), or says why it is refused.
+ * gets `receivedAtMs`), or says why it is refused.
  */
-export function readPacket(raw: unknown, receivedAt: Date): { readings: Reading[] } | PacketProblem {
-  const readings = fastReadings(raw, receivedAt)
+export function readPacket(raw: unknown, receivedAtMs: number): { readings: Reading[] } | PacketProblem {
+  const readings = fastReadings(raw, receivedAtMs)
   return readings ? { readings } : problemOf(raw)
 }

@@ -5,7 +5,8 @@ import type { Session } from './store.js'
 
 /** A reading resolved against its device, as it goes into `telemetry`. */
 export interface Row {
-  readonly time: Date
+  /** Epoch milliseconds. */
+  readonly timeMs: number
   readonly deviceId: string
   readonly plantId: string | null
   readonly values: readonly (number | null)[]
@@ -16,7 +17,7 @@ export const TELEMETRY_COLUMNS = ['time', 'device_id', 'plant_id', 'soil_moistur
 /** The rows as the seven arrays `unnest` takes, column by column. */
 function columnsOf(rows: readonly Row[]): unknown[] {
   return [
-    rows.map((r) => r.time.toISOString()),
+    rows.map((r) => new Date(r.timeMs).toISOString()),
     rows.map((r) => r.deviceId),
     rows.map((r) => r.plantId),
     ...[0, 1, 2, 3].map((i) => rows.map((r) => r.values[i])),
@@ -44,11 +45,11 @@ export async function insertNewRows(session: Session, rows: readonly Row[]): Pro
     const columns = TELEMETRY_COLUMNS.join(', ')
     result = await session.query(`INSERT INTO telemetry (${columns}) SELECT * FROM ${UNNEST_ROWS} ${conflict}`, columnsOf(rows))
   }
-  return new Set(result.rows.map((r) => rowKey(r.device_id, r.time)))
+  return new Set(result.rows.map((r) => rowKey(r.device_id, r.time.getTime())))
 }
 
-export function rowKey(deviceId: string, time: Date): string {
-  return `${deviceId}|${time.getTime()}`
+export function rowKey(deviceId: string, timeMs: number): string {
+  return `${deviceId}|${timeMs}`
 }
 
 /** A dead letter, ready for `telemetry_rejects`. */
@@ -93,10 +94,10 @@ export async function insertDeadLetters(session: Session, letters: readonly Dead
   )
 }
 
-/** Newest time per device, once per batch, in one statement; never moves backwards. */
-export async function markDevicesSeen(session: Session, seen: ReadonlyMap<string, Date>): Promise<void> {
+/** Newest time (epoch ms) per device, once per batch, in one statement; never moves backwards. */
+export async function markDevicesSeen(session: Session, seen: ReadonlyMap<string, number>): Promise<void> {
   if (seen.size === 0) return
-  const { sql, parameters } = session.compile(markDevicesSeenQuery([...seen.keys()], [...seen.values()]))
+  const { sql, parameters } = session.compile(markDevicesSeenQuery([...seen.keys()], [...seen.values()].map((ms) => new Date(ms))))
   await session.query(sql, parameters)
 }
 

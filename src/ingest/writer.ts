@@ -67,22 +67,22 @@ export class TelemetryWriter {
   write(packet: unknown, meta: PacketMeta = {}): Promise<WriteReceipt> {
     if (this.#closed) return Promise.reject(new WriterClosedError())
     this.#stats.received += 1
-    const receivedAt = meta.receivedAt ?? new Date()
-    const result = readPacket(packet, receivedAt)
+    const receivedAtMs = meta.receivedAt === undefined ? Date.now() : meta.receivedAt.getTime()
+    const result = readPacket(packet, receivedAtMs)
     if (!('readings' in result)) {
       const deviceId = typeof (packet as { deviceId?: unknown } | null)?.deviceId === 'string' ? (packet as { deviceId: string }).deviceId : undefined
-      return this.#letter({ payload: packet, reason: result.reason, detail: result.detail, receivedAt, source: meta.source, deviceId })
+      return this.#letter({ payload: packet, reason: result.reason, detail: result.detail, receivedAt: new Date(receivedAtMs), source: meta.source, deviceId })
     }
-    const skewed = result.readings.find((r) => !this.#timely(r, receivedAt))
+    const skewed = result.readings.find((r) => !this.#timely(r, receivedAtMs))
     if (skewed) {
-      const detail = `time ${skewed.time.toISOString()} is outside [received − ${this.#options.maxPastAgeMs} ms, received + ${this.#options.maxFutureSkewMs} ms]`
-      return this.#letter({ payload: packet, reason: 'time_skew', detail, receivedAt, source: meta.source, deviceId: skewed.deviceId })
+      const detail = `time ${new Date(skewed.timeMs).toISOString()} is outside [received − ${this.#options.maxPastAgeMs} ms, received + ${this.#options.maxFutureSkewMs} ms]`
+      return this.#letter({ payload: packet, reason: 'time_skew', detail, receivedAt: new Date(receivedAtMs), source: meta.source, deviceId: skewed.deviceId })
     }
     const tracker = new PacketTracker(result.readings.length)
     const source = meta.source ?? null
     const provision = meta.provisionIfUnknown === true
     const at = Date.now()
-    const entries = result.readings.map((reading): ReadingEntry => ({ kind: 'reading', reading, tracker, source, receivedAt, provision, bytes: READING_BYTES, at }))
+    const entries = result.readings.map((reading): ReadingEntry => ({ kind: 'reading', reading, tracker, source, receivedAtMs, provision, bytes: READING_BYTES, at }))
     return this.#enqueue(entries, READING_BYTES * entries.length, tracker)
   }
 
@@ -140,8 +140,8 @@ export class TelemetryWriter {
     })
   }
 
-  #timely(reading: Reading, receivedAt: Date): boolean {
-    const offset = reading.time.getTime() - receivedAt.getTime()
+  #timely(reading: Reading, receivedAtMs: number): boolean {
+    const offset = reading.timeMs - receivedAtMs
     return offset <= this.#options.maxFutureSkewMs && -offset <= this.#options.maxPastAgeMs
   }
 

@@ -48,7 +48,7 @@ async function openTarget(): Promise<Target> {
         await client.connect()
         // Binary, the faster format and the one the writer uses, so the ceiling is the highest raw COPY.
         for (const chunk of chunks) {
-          const data = copyBinaryPayload(chunk.map((r) => ({ time: r.time, deviceId: r.deviceId, plantId: r.plantId, values: [r.soil_moisture, r.temperature, r.humidity, r.light_level] })))
+          const data = copyBinaryPayload(chunk.map((r) => ({ timeMs: r.time.getTime(), deviceId: r.deviceId, plantId: r.plantId, values: [r.soil_moisture, r.temperature, r.humidity, r.light_level] })))
           await pipeline(Readable.from([data]), client.query(copyFrom(`COPY telemetry (${COLUMNS}) FROM STDIN (FORMAT binary)`)))
         }
         await client.end()

@@ -42,13 +42,13 @@ describeServer('COPY encodings of telemetry rows', () => {
   }
 
   const expected = (rows: readonly Row[]): Stored[] =>
-    rows.map((r) => ({ time: r.time.getTime(), deviceId: r.deviceId, plantId: r.plantId, values: [...r.values] }))
+    rows.map((r) => ({ time: r.timeMs, deviceId: r.deviceId, plantId: r.plantId, values: [...r.values] }))
 
   const edgeRows: Row[] = [
-    { time: new Date('2026-11-21T10:00:00.123Z'), deviceId: 'dev_a', plantId: 'plant_1', values: [41.5, 21.25, 55, 12_000] },
-    { time: new Date('1999-12-31T23:59:59.999Z'), deviceId: 'dev.b:c-d', plantId: null, values: [null, -40, null, 0] },
-    { time: new Date('1970-01-01T00:00:00.001Z'), deviceId: 'dev_c', plantId: 'plante-é-🌱\ttab\\slash', values: [0.1, 1e300, 5e-324, -1.7976931348623157e308] },
-    { time: new Date('2000-01-01T00:00:00.000Z'), deviceId: 'x', plantId: '', values: [null, null, null, null] },
+    { timeMs: Date.parse('2026-11-21T10:00:00.123Z'), deviceId: 'dev_a', plantId: 'plant_1', values: [41.5, 21.25, 55, 12_000] },
+    { timeMs: Date.parse('1999-12-31T23:59:59.999Z'), deviceId: 'dev.b:c-d', plantId: null, values: [null, -40, null, 0] },
+    { timeMs: Date.parse('1970-01-01T00:00:00.001Z'), deviceId: 'dev_c', plantId: 'plante-é-🌱\ttab\\slash', values: [0.1, 1e300, 5e-324, -1.7976931348623157e308] },
+    { timeMs: Date.parse('2000-01-01T00:00:00.000Z'), deviceId: 'x', plantId: '', values: [null, null, null, null] },
   ]
 
   it('binary and text store the same edge cases exactly: pre-2000 and millisecond times, NULLs, Unicode, escapes, extreme floats', async () => {
@@ -59,7 +59,7 @@ describeServer('COPY encodings of telemetry rows', () => {
 
   it('any row the writer can make round-trips through both encodings unchanged (fast-check)', async () => {
     const row: fc.Arbitrary<Row> = fc.record({
-      time: fc.date({ min: new Date('1900-01-01T00:00:00Z'), max: new Date('2200-01-01T00:00:00Z'), noInvalidDate: true }),
+      timeMs: fc.integer({ min: Date.parse('1900-01-01T00:00:00Z'), max: Date.parse('2200-01-01T00:00:00Z') }),
       deviceId: fc.stringMatching(/^[A-Za-z0-9_.:-]{1,128}$/),
       plantId: fc.option(fc.string({ unit: 'binary', maxLength: 40 }).filter((s) => !s.includes('\0'))),
       // Validation has already turned -0 into 0 by the time a reading is a row.
