@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely'
+import { ValidationError } from '../errors/errors.js'
 import { isMissingSchemaError, isTransientDatabaseError } from '../errors/sqlstate.js'
 import type { Database } from '../schema/database.js'
 import { DeviceContext } from './device-context.js'
@@ -17,6 +18,13 @@ import { storeFor, type Store } from './store.js'
 const READING_BYTES = 320
 /** Beyond its payload, what one dead letter costs. */
 const LETTER_BYTES = 256
+
+/** When the packet arrived, in epoch ms: now, or `meta.receivedAt` when that is a valid Date. */
+function arrivalMs(meta: PacketMeta): number | ValidationError {
+  if (meta.receivedAt === undefined) return Date.now()
+  const ms = meta.receivedAt instanceof Date ? meta.receivedAt.getTime() : Number.NaN
+  return Number.isNaN(ms) ? new ValidationError('packet meta', [{ path: ['receivedAt'], message: 'must be a valid Date' }]) : ms
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
@@ -62,12 +70,15 @@ export class TelemetryWriter {
    * Validates a packet and accepts it into the buffer. Resolves once it is
    * accepted, which waits while the buffer is full (backpressure); the
    * receipt's `durable` resolves once its readings are committed or
-   * dead-lettered. An invalid packet is accepted too, and dead-lettered.
+   * dead-lettered. An invalid packet is accepted too, and dead-lettered; an
+   * invalid `meta` (a `receivedAt` that is not a valid Date) rejects with a
+   * `ValidationError` and accepts nothing.
    */
   write(packet: unknown, meta: PacketMeta = {}): Promise<WriteReceipt> {
     if (this.#closed) return Promise.reject(new WriterClosedError())
+    const receivedAtMs = arrivalMs(meta)
+    if (receivedAtMs instanceof ValidationError) return Promise.reject(receivedAtMs)
     this.#stats.received += 1
-    const receivedAtMs = meta.receivedAt === undefined ? Date.now() : meta.receivedAt.getTime()
     const result = readPacket(packet, receivedAtMs)
     if (!('readings' in result)) {
       const deviceId = typeof (packet as { deviceId?: unknown } | null)?.deviceId === 'string' ? (packet as { deviceId: string }).deviceId : undefined
@@ -93,8 +104,10 @@ export class TelemetryWriter {
    */
   deadLetter(input: DeadLetterInput): Promise<WriteReceipt> {
     if (this.#closed) return Promise.reject(new WriterClosedError())
+    const receivedAtMs = arrivalMs(input)
+    if (receivedAtMs instanceof ValidationError) return Promise.reject(receivedAtMs)
     this.#stats.received += 1
-    return this.#letter(input)
+    return this.#letter({ ...input, receivedAt: new Date(receivedAtMs) })
   }
 
   /** Resolves when everything accepted so far is durable (or the writer was aborted). */

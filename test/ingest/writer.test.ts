@@ -1,6 +1,7 @@
 import { sql } from 'kysely'
 import { expect, it } from 'vitest'
 import {
+  ValidationError,
   WriterAbortedError,
   WriterClosedError,
   createTelemetryWriter,
@@ -306,6 +307,18 @@ describeEachBackend('telemetry writer', (backend) => {
     await writer.close()
     expect(maxHeld).toBeLessThanOrEqual(100)
     expect(await rowsOf(a.id)).toHaveLength(300)
+  })
+
+  it('refuses a receivedAt that is not a valid Date with a ValidationError, accepting nothing', async () => {
+    const { a } = await fleet()
+    const writer = createTelemetryWriter(m.t.db, quiet)
+    const invalid = new Date(Number.NaN)
+    await expect(writer.write({ deviceId: a.id, humidity: 1 }, { receivedAt: invalid })).rejects.toThrow(ValidationError)
+    await expect(writer.write({ deviceId: a.id, time: minutesAgo(500), humidity: 1 }, { receivedAt: invalid })).rejects.toThrow(/receivedAt: must be a valid Date/)
+    await expect(writer.deadLetter({ payload: 'x', reason: 'decode_failed', receivedAt: invalid })).rejects.toThrow(ValidationError)
+    expect(writer.stats()).toMatchObject({ received: 0, bufferedRows: 0 })
+    await writer.close()
+    expect(await rowsOf(a.id)).toEqual([])
   })
 
   it('loses nothing when closed with packets in flight, and refuses packets after close', async () => {
