@@ -9,25 +9,12 @@
  *   GET /plants/:id/telemetry?bucket=1h   hourly (or 5m, 15m, 1d) buckets of the last 24 hours
  *   GET /plants/:id/alerts                the plant's newest alerts
  */
-import { createServer as createTcpServer } from 'node:net'
 import { createServer, type ServerResponse } from 'node:http'
 import { createDatabase, createRepositories, createTelemetryWriter, migrateToLatest, NotFoundError, PlantopsError } from 'plantops-db'
 import { createMqttIngestor } from 'plantops-db/mqtt'
+import { localBroker } from './local-broker.js'
 
 const BUCKETS = { '5m': '5 minutes', '15m': '15 minutes', '1h': '1 hour', '1d': '1 day' } as const
-
-/** Without MQTT_URL, an in-process broker (aedes), so the example runs anywhere. */
-async function brokerUrl(): Promise<{ url: string; close(): Promise<void> }> {
-  if (process.env.MQTT_URL) return { url: process.env.MQTT_URL, close: async () => {} }
-  const { Aedes } = await import('aedes')
-  const broker = await Aedes.createBroker()
-  const server = createTcpServer(broker.handle)
-  const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)))
-  return {
-    url: `mqtt://127.0.0.1:${port}`,
-    close: () => new Promise<void>((resolve) => server.close(() => broker.close(() => resolve()))),
-  }
-}
 
 function reply(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body))
@@ -36,7 +23,7 @@ function reply(res: ServerResponse, status: number, body: unknown): void {
 const db = createDatabase()
 await migrateToLatest(db)
 const repos = createRepositories(db)
-const broker = await brokerUrl()
+const broker = await localBroker()
 const writer = createTelemetryWriter(db)
 const ingestor = await createMqttIngestor({ url: broker.url, writer, clientId: 'plantops-example-app' })
 

@@ -6,24 +6,15 @@
  * about who it is, one sends garbage, and the broker delivers some messages twice.
  */
 import { randomBytes } from 'node:crypto'
-import { createServer } from 'node:net'
 import mqtt from 'mqtt'
 import { createDatabase, createRepositories, createTelemetryWriter, migrateToLatest, type Plant } from 'plantops-db'
 import { createMqttIngestor } from 'plantops-db/mqtt'
+import { localBroker } from './local-broker.js'
 
 const PLANTS = ['Basil', 'Boston fern', 'Monstera', 'Aloe vera', 'Orchid', 'Snake plant', 'Pothos', 'Calathea', 'Fiddle leaf fig', 'Peace lily']
 const DEVICES_PER_PLANT = 4
 const STEPS = 24 * 6 // every 10 minutes for a day
 const SPARK = '▁▂▃▄▅▆▇█'
-
-async function broker(): Promise<{ url: string; close(): Promise<void> }> {
-  if (process.env.MQTT_URL) return { url: process.env.MQTT_URL, close: async () => {} }
-  const { Aedes } = await import('aedes')
-  const aedes = await Aedes.createBroker()
-  const server = createServer(aedes.handle)
-  const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)))
-  return { url: `mqtt://127.0.0.1:${port}`, close: () => new Promise((resolve) => server.close(() => aedes.close(() => resolve()))) }
-}
 
 function progress(done: number, total: number, label: string): void {
   // A terminal gets a live bar; a log gets the quarters.
@@ -48,7 +39,7 @@ const started = performance.now()
 const db = createDatabase()
 await migrateToLatest(db, { logger: false })
 const repos = createRepositories(db, { passwordIterations: 10_000 }) // demo speed; the default is 210,000
-const mq = await broker()
+const mq = await localBroker()
 const writer = createTelemetryWriter(db, { logger: false })
 const ingestor = await createMqttIngestor({ url: mq.url, writer, clientId: `plantops-demo-${randomBytes(3).toString('hex')}`, logger: false })
 console.log(`\nplantops-db demo: ${process.env.DATABASE_URL ? 'PostgreSQL' : 'embedded PGlite'}, ${process.env.MQTT_URL ? mq.url : 'in-process MQTT broker'}\n`)
