@@ -131,6 +131,49 @@ async function writeFast(session: Session, placed: readonly Placed[]): Promise<S
   }
 }
 
+/**
+ * Sorts a batch's readings into rows to write, readings the batch already
+ * holds, and readings of unknown or retired devices (one dead letter per
+ * packet and reason).
+ */
+function placeReadings(
+  readings: readonly ReadingEntry[],
+  devices: ReadonlyMap<string, DeviceInfo>,
+): { placed: Placed[]; duplicates: ReadingEntry[]; refused: { letter: DeadLetter; entries: ReadingEntry[] }[] } {
+  const refusedByPacket = new Map<PacketTracker, { reason: RejectReason; entries: ReadingEntry[] }>()
+  const placed: Placed[] = []
+  const duplicates: ReadingEntry[] = []
+  const inBatch = new BatchKeys()
+  for (const entry of readings) {
+    const device = devices.get(entry.reading.deviceId)
+    const reason = !device ? 'unknown_device' : device.decommissioned ? 'decommissioned_device' : undefined
+    if (reason) {
+      const group = refusedByPacket.get(entry.tracker) ?? { reason, entries: [] }
+      group.entries.push(entry)
+      refusedByPacket.set(entry.tracker, group)
+      continue
+    }
+    const { deviceId, timeMs, values } = entry.reading
+    if (inBatch.add(deviceId, timeMs)) placed.push({ timeMs, deviceId, plantId: device!.plantId, values, entry })
+    else duplicates.push(entry)
+  }
+  const refused = [...refusedByPacket.values()].map(({ reason, entries }) => {
+    const id = entries[0]!.reading.deviceId
+    return { letter: letterFor(entries, reason, reason === 'unknown_device' ? `no device "${id}"` : `device "${id}" is decommissioned`), entries }
+  })
+  return { placed, duplicates, refused }
+}
+
+/** Each device's newest time among the rows (epoch ms), for `last_seen_at`. */
+function newestPerDevice(rows: readonly Row[]): Map<string, number> {
+  const newest = new Map<string, number>()
+  for (const row of rows) {
+    const current = newest.get(row.deviceId)
+    if (current === undefined || current < row.timeMs) newest.set(row.deviceId, row.timeMs)
+  }
+  return newest
+}
+
 /** The writer options a batch's transaction uses. */
 export type BatchSettings = Pick<ResolvedWriterOptions, 'defaultAlertCooldownSeconds' | 'randomPageCost'>
 
@@ -147,7 +190,8 @@ export async function flushBatch(
     const readings = entries.filter((e): e is ReadingEntry => e.kind === 'reading')
     const devices = await context.resolve(session, [...new Set(readings.map((e) => e.reading.deviceId))])
     const provisioned = await provisionUnknown(session, readings, devices)
-    const result: Omit<BatchResult, 'alerts' | 'provisioned'> = { written: [], duplicates: [], rejected: [] }
+    const { placed, duplicates, refused: refusedDevices } = placeReadings(readings, devices)
+    const result: Omit<BatchResult, 'alerts' | 'provisioned'> = { written: [], duplicates, rejected: [] }
     const letters: DeadLetter[] = []
 
     for (const entry of entries) {
@@ -156,31 +200,9 @@ export async function flushBatch(
         result.rejected.push({ entry, reason: entry.letter.reason })
       }
     }
-
-    // Refuse readings of unknown or retired devices, one dead letter per packet and reason.
-    const refusedByPacket = new Map<PacketTracker, { reason: RejectReason; entries: ReadingEntry[] }>()
-    const placed: Placed[] = []
-    const inBatch = new BatchKeys()
-    for (const entry of readings) {
-      const device = devices.get(entry.reading.deviceId)
-      const reason = !device ? 'unknown_device' : device.decommissioned ? 'decommissioned_device' : undefined
-      if (reason) {
-        const group = refusedByPacket.get(entry.tracker) ?? { reason, entries: [] }
-        group.entries.push(entry)
-        refusedByPacket.set(entry.tracker, group)
-        continue
-      }
-      const { deviceId, timeMs, values } = entry.reading
-      if (!inBatch.add(deviceId, timeMs)) {
-        result.duplicates.push(entry)
-        continue
-      }
-      placed.push({ timeMs, deviceId, plantId: device!.plantId, values, entry })
-    }
-    for (const { reason, entries: group } of refusedByPacket.values()) {
-      const id = group[0]!.reading.deviceId
-      letters.push(letterFor(group, reason, reason === 'unknown_device' ? `no device "${id}"` : `device "${id}" is decommissioned`))
-      for (const entry of group) result.rejected.push({ entry, reason })
+    for (const { letter, entries: group } of refusedDevices) {
+      letters.push(letter)
+      for (const entry of group) result.rejected.push({ entry, reason: letter.reason })
     }
 
     const written: Row[] = []
@@ -203,12 +225,7 @@ export async function flushBatch(
     }
 
     await insertDeadLetters(session, letters)
-    const newest = new Map<string, number>()
-    for (const row of written) {
-      const current = newest.get(row.deviceId)
-      if (current === undefined || current < row.timeMs) newest.set(row.deviceId, row.timeMs)
-    }
-    await markDevicesSeen(session, newest)
+    await markDevicesSeen(session, newestPerDevice(written))
     return { ...result, provisioned, alerts: await raiseAlerts(session, written, devices, settings.defaultAlertCooldownSeconds) }
   })
 }
