@@ -12,6 +12,7 @@ import {
   insertNewRows,
   insertRows,
   markDevicesSeen,
+  setDeviceStatuses,
   insertProvisionedDevices,
   planForSmallTables,
   readAlertCooldownSeconds,
@@ -47,7 +48,24 @@ export interface RejectEntry {
   readonly at: number
 }
 
-export type Entry = ReadingEntry | RejectEntry
+/** An `online` / `offline` status a device announced (a status message or its last will). */
+export interface StatusEntry {
+  readonly kind: 'status'
+  readonly deviceId: string
+  readonly status: 'online' | 'offline'
+  readonly tracker: PacketTracker
+  readonly source: string | null
+  readonly receivedAtMs: number
+  readonly bytes: number
+  readonly at: number
+}
+
+export type Entry = ReadingEntry | RejectEntry | StatusEntry
+
+/** The device an entry belongs to, which picks its lane: a device's entries stay in order. */
+export function deviceOf(entry: Entry): string | null {
+  return entry.kind === 'reading' ? entry.reading.deviceId : entry.kind === 'status' ? entry.deviceId : entry.letter.deviceId
+}
 
 /** What one committed batch did to its entries; applied to the trackers only after COMMIT. */
 export interface BatchResult {
@@ -57,6 +75,8 @@ export interface BatchResult {
   readonly alerts: number
   /** Devices this batch registered. */
   readonly provisioned: number
+  /** Status entries applied (or superseded by a later reading of the same batch). */
+  readonly statuses: StatusEntry[]
 }
 
 /** A row with the entry it came from: one object per row, as the encoders take it. */
@@ -164,6 +184,44 @@ function placeReadings(
   return { placed, duplicates, refused }
 }
 
+/**
+ * Which statuses to apply after the batch's rows: per device, the last status
+ * in lane order, unless a reading written after it shows the device is back
+ * (its rows mark it online). Unknown and retired devices' statuses are refused.
+ */
+function placeStatuses(
+  entries: readonly Entry[],
+  devices: ReadonlyMap<string, DeviceInfo>,
+  written: ReadonlySet<ReadingEntry>,
+): { applied: Map<string, 'online' | 'offline'>; accepted: StatusEntry[]; refused: { entry: StatusEntry; reason: RejectReason }[] } {
+  const applied = new Map<string, 'online' | 'offline'>()
+  const accepted: StatusEntry[] = []
+  const refused: { entry: StatusEntry; reason: RejectReason }[] = []
+  for (const entry of entries) {
+    if (entry.kind === 'reading' && written.has(entry)) applied.delete(entry.reading.deviceId)
+    if (entry.kind !== 'status') continue
+    const device = devices.get(entry.deviceId)
+    const reason = !device ? 'unknown_device' : device.decommissioned ? 'decommissioned_device' : undefined
+    if (reason) refused.push({ entry, reason })
+    else {
+      applied.set(entry.deviceId, entry.status)
+      accepted.push(entry)
+    }
+  }
+  return { applied, accepted, refused }
+}
+
+function statusLetter(entry: StatusEntry, reason: RejectReason): DeadLetter {
+  return {
+    receivedAt: new Date(entry.receivedAtMs),
+    deviceId: entry.deviceId,
+    source: entry.source,
+    payload: jsonPayload({ deviceId: entry.deviceId, status: entry.status }),
+    reason,
+    detail: reason === 'unknown_device' ? `no device "${entry.deviceId}"` : `device "${entry.deviceId}" is decommissioned`,
+  }
+}
+
 /** Each device's newest time among the rows (epoch ms), for `last_seen_at`. */
 function newestPerDevice(rows: readonly Row[]): Map<string, number> {
   const newest = new Map<string, number>()
@@ -188,10 +246,13 @@ export async function flushBatch(
   return store.transaction(async (session) => {
     if (settings.randomPageCost !== null) await planForSmallTables(session, settings.randomPageCost)
     const readings = entries.filter((e): e is ReadingEntry => e.kind === 'reading')
-    const devices = await context.resolve(session, [...new Set(readings.map((e) => e.reading.deviceId))])
+    const statuses = entries.filter((e): e is StatusEntry => e.kind === 'status')
+    const ids = new Set(readings.map((e) => e.reading.deviceId))
+    for (const entry of statuses) ids.add(entry.deviceId)
+    const devices = await context.resolve(session, [...ids])
     const provisioned = await provisionUnknown(session, readings, devices)
     const { placed, duplicates, refused: refusedDevices } = placeReadings(readings, devices)
-    const result: Omit<BatchResult, 'alerts' | 'provisioned'> = { written: [], duplicates, rejected: [] }
+    const result: Omit<BatchResult, 'alerts' | 'provisioned'> = { written: [], duplicates, rejected: [], statuses: [] }
     const letters: DeadLetter[] = []
 
     for (const entry of entries) {
@@ -224,8 +285,20 @@ export async function flushBatch(
       }
     }
 
+    const applied = new Map<string, 'online' | 'offline'>()
+    if (statuses.length > 0) {
+      const placedStatuses = placeStatuses(entries, devices, new Set(result.written))
+      for (const [id, status] of placedStatuses.applied) applied.set(id, status)
+      result.statuses.push(...placedStatuses.accepted)
+      for (const { entry, reason } of placedStatuses.refused) {
+        letters.push(statusLetter(entry, reason))
+        result.rejected.push({ entry, reason })
+      }
+    }
+
     await insertDeadLetters(session, letters)
     await markDevicesSeen(session, newestPerDevice(written))
+    await setDeviceStatuses(session, applied)
     return { ...result, provisioned, alerts: await raiseAlerts(session, written, devices, settings.defaultAlertCooldownSeconds) }
   })
 }

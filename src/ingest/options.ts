@@ -125,6 +125,8 @@ export interface WriterStats {
   readonly written: number
   /** Readings that were already stored (same device and time). */
   readonly duplicates: number
+  /** Device statuses applied (`writeStatus`). */
+  readonly statusUpdates: number
   /** Dead-lettered entries by reason. */
   readonly rejected: Readonly<Partial<Record<RejectReason, number>>>
   readonly alerts: number

@@ -1,5 +1,5 @@
 import type { Thresholds } from '../schema/json-columns.js'
-import { markDevicesSeenQuery } from '../repositories/device-statements.js'
+import { markDevicesSeenQuery, setDeviceStatusesQuery } from '../repositories/device-statements.js'
 import { copyBinaryPayload, copyTextPayload } from './copy-format.js'
 import type { Session } from './store.js'
 
@@ -98,6 +98,13 @@ export async function insertDeadLetters(session: Session, letters: readonly Dead
 export async function markDevicesSeen(session: Session, seen: ReadonlyMap<string, number>): Promise<void> {
   if (seen.size === 0) return
   const { sql, parameters } = session.compile(markDevicesSeenQuery([...seen.keys()], [...seen.values()].map((ms) => new Date(ms))))
+  await session.query(sql, parameters)
+}
+
+/** Applies the batch's last status per device, after its rows marked the devices seen. */
+export async function setDeviceStatuses(session: Session, statuses: ReadonlyMap<string, 'online' | 'offline'>): Promise<void> {
+  if (statuses.size === 0) return
+  const { sql, parameters } = session.compile(setDeviceStatusesQuery([...statuses.keys()], [...statuses.values()]))
   await session.query(sql, parameters)
 }
 

@@ -4,7 +4,8 @@ import { isMissingSchemaError, isTransientDatabaseError } from '../errors/sqlsta
 import type { Database } from '../schema/database.js'
 import { DeviceContext } from './device-context.js'
 import { WriterAbortedError, WriterClosedError } from './errors.js'
-import { CarefulRetry, flushBatch, type BatchResult, type Entry, type ReadingEntry } from './flush.js'
+import { isId } from '../repositories/shared/fields.js'
+import { CarefulRetry, deviceOf, flushBatch, type BatchResult, type Entry, type ReadingEntry, type StatusEntry } from './flush.js'
 import { PacketTracker, type RejectReason, type WriteReceipt } from './outcome.js'
 import { resolveWriterOptions, type ResolvedWriterOptions, type TelemetryWriterOptions, type WriterStats } from './options.js'
 import { readPacket, type Reading } from './packet.js'
@@ -18,6 +19,8 @@ import { storeFor, type Store } from './store.js'
 const READING_BYTES = 320
 /** Beyond its payload, what one dead letter costs. */
 const LETTER_BYTES = 256
+/** What one buffered status costs. */
+const STATUS_BYTES = 160
 
 /** When the packet arrived, in epoch ms: now, or `meta.receivedAt` when that is a valid Date. */
 function arrivalMs(meta: PacketMeta): number | ValidationError {
@@ -49,11 +52,13 @@ export class TelemetryWriter {
   readonly #lanes: Lane[]
   readonly #waiters: Waiter[] = []
   readonly #flushWaiters: { targets: number[]; resolve: () => void }[] = []
+  /** `close()`'s waiters: nothing queued, waiting for room, or being written (or the writer gave up). */
+  readonly #drainWaiters: (() => void)[] = []
   #heldRows = 0
   #heldBytes = 0
   #closed = false
   #aborted: WriterAbortedError | undefined
-  readonly #stats = { received: 0, written: 0, duplicates: 0, alerts: 0, devicesProvisioned: 0, retries: 0, batches: 0, lastFlushMs: null as number | null }
+  readonly #stats = { received: 0, written: 0, duplicates: 0, statusUpdates: 0, alerts: 0, devicesProvisioned: 0, retries: 0, batches: 0, lastFlushMs: null as number | null }
   readonly #rejected: Partial<Record<RejectReason, number>> = {}
 
   constructor(
@@ -98,6 +103,37 @@ export class TelemetryWriter {
   }
 
   /**
+   * Records a device's `online` / `offline` status (a status message, or the
+   * last will a broker publishes for it) through the same lane as its
+   * readings: it is applied in the order it arrived relative to them, in
+   * their batch's transaction, so a last will is not undone by an older
+   * reading's batch, while a reading that arrives after it marks the device
+   * online again. Same contract as `write()`: retried until durable; an
+   * unknown or retired device, or an invalid id or status, is dead-lettered.
+   *
+   * @example
+   * ```ts
+   * const receipt = await writer.writeStatus('dev_1', 'offline', { source: 'mqtt:plantops/dev_1/status' })
+   * await receipt.durable // { status: 'written', written: 1, … } once applied
+   * ```
+   */
+  writeStatus(deviceId: string, status: 'online' | 'offline', meta: PacketMeta = {}): Promise<WriteReceipt> {
+    if (this.#closed) return Promise.reject(new WriterClosedError())
+    const receivedAtMs = arrivalMs(meta)
+    if (receivedAtMs instanceof ValidationError) return Promise.reject(receivedAtMs)
+    this.#stats.received += 1
+    const source = meta.source ?? null
+    if (!isId(deviceId) || (status !== 'online' && status !== 'offline')) {
+      const detail = !isId(deviceId) ? 'a status names a valid device id' : 'a status is "online" or "offline"'
+      const id = typeof deviceId === 'string' ? deviceId : undefined
+      return this.#letter({ payload: { deviceId, status }, reason: 'schema', detail, receivedAt: new Date(receivedAtMs), source: meta.source, deviceId: id })
+    }
+    const tracker = new PacketTracker(1)
+    const entry: StatusEntry = { kind: 'status', deviceId, status, tracker, source, receivedAtMs, bytes: STATUS_BYTES, at: Date.now() }
+    return this.#enqueue([entry], STATUS_BYTES, tracker)
+  }
+
+  /**
    * Dead-letters something an upstream source could not turn into a packet
    * (bytes that are not JSON, a payload naming another device), with the
    * same durability contract as `write()`.
@@ -121,14 +157,21 @@ export class TelemetryWriter {
   }
 
   /**
-   * Stops accepting packets, writes everything accepted, and stops. With
-   * `timeoutMs`, gives up waiting for an unreachable database after that
-   * long: the packets still held are then not durable, and their `durable`
-   * promises reject with `WriterAbortedError`. The database is not closed.
+   * Stops accepting packets and writes everything it holds, including the
+   * packets of `write()` calls still waiting for room in the buffer: each of
+   * those resolves, every receipt settles, and only then does `close()`
+   * return. With `timeoutMs`, gives up waiting for an unreachable database
+   * after that long: the packets still held are then not durable, and their
+   * `durable` promises reject with `WriterAbortedError`. The database is not
+   * closed.
    */
   async close(options: { timeoutMs?: number } = {}): Promise<void> {
     this.#closed = true
-    const drained = this.flush().then(() => 'drained' as const)
+    // Everything held is due at once, including what is admitted from the waiting line later.
+    for (const lane of this.#lanes) lane.drainTo = Number.POSITIVE_INFINITY
+    const drained = new Promise<'drained'>((resolve) => this.#drainWaiters.push(() => resolve('drained')))
+    for (const lane of this.#lanes) this.#pump(lane)
+    this.#checkFlushed()
     let timeout: NodeJS.Timeout | undefined
     const expired = options.timeoutMs === undefined ? undefined : new Promise<'timeout'>((resolve) => (timeout = setTimeout(() => resolve('timeout'), options.timeoutMs)))
     const outcome = expired ? await Promise.race([drained, expired]) : await drained
@@ -191,8 +234,7 @@ export class TelemetryWriter {
     this.#heldRows += entries.length
     this.#heldBytes += bytes
     // Every entry of a packet names the same device, so one lane takes them all.
-    const first = entries[0]!
-    const lane = this.#lanes[laneOf(first.kind === 'reading' ? first.reading.deviceId : first.letter.deviceId, this.#lanes.length)]!
+    const lane = this.#lanes[laneOf(deviceOf(entries[0]!), this.#lanes.length)]!
     lane.enqueued += entries.length
     for (const entry of entries) lane.queue.push(entry)
     this.#pump(lane)
@@ -243,6 +285,12 @@ export class TelemetryWriter {
       this.#flushWaiters.splice(i, 1)
       resolve()
     }
+    if (this.#drainWaiters.length > 0 && this.#isDrained()) for (const resolve of this.#drainWaiters.splice(0)) resolve()
+  }
+
+  /** Nothing held anywhere: no waiting writes, no queued or running batch (or the writer gave up). */
+  #isDrained(): boolean {
+    return this.#aborted !== undefined || (this.#waiters.length === 0 && this.#lanes.every((lane) => lane.queue.length === 0 && lane.running === undefined))
   }
 
   /** Writes one batch, retrying with exponential backoff and full jitter until it commits. */
@@ -296,6 +344,8 @@ export class TelemetryWriter {
     this.#stats.duplicates += result.duplicates.length
     this.#stats.alerts += result.alerts
     this.#stats.devicesProvisioned += result.provisioned
+    this.#stats.statusUpdates += result.statuses.length
+    for (const entry of result.statuses) entry.tracker.written()
     for (const entry of result.written) entry.tracker.written()
     for (const entry of result.duplicates) entry.tracker.duplicate()
     for (const { entry, reason } of result.rejected) {

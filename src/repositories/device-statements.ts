@@ -17,3 +17,15 @@ export function markDevicesSeenQuery(ids: readonly string[], times: readonly Dat
     WHERE d.id = v.id AND d.status IS DISTINCT FROM 'decommissioned'
       AND (d.last_seen_at IS NULL OR d.last_seen_at < v.seen OR d.status IS DISTINCT FROM 'online')`
 }
+
+/**
+ * Sets each device's `online` / `offline` status in one statement, leaving
+ * decommissioned devices alone. Used by the telemetry writer for status
+ * messages, in the same transaction (and lane order) as the device's readings.
+ */
+export function setDeviceStatusesQuery(ids: readonly string[], statuses: readonly ('online' | 'offline')[]): RawBuilder<unknown> {
+  return sql`
+    UPDATE devices AS d SET status = v.status
+    FROM unnest(${[...ids]}::text[], ${[...statuses]}::text[]) AS v(id, status)
+    WHERE d.id = v.id AND d.status IS DISTINCT FROM 'decommissioned' AND d.status IS DISTINCT FROM v.status`
+}

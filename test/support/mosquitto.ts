@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createConnection, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -50,14 +50,48 @@ export interface MosquittoBroker {
   restart(): Promise<void>
 }
 
-/** A private Mosquitto on a free loopback port, with the configuration lines given. */
-/** `persistent` keeps sessions and queued messages across `restart()`, as a production broker would. */
-export async function startMosquitto(options: { passwordFile?: string; config?: string[]; persistent?: boolean } = {}): Promise<MosquittoBroker> {
+/** Debian's /etc/mosquitto/mosquitto.conf, for a machine that has another (or none). */
+const DEBIAN_CONFIG = [
+  'pid_file /run/mosquitto/mosquitto.pid',
+  'persistence true',
+  'persistence_location /var/lib/mosquitto/',
+  'log_dest file /var/log/mosquitto/mosquitto.log',
+  'include_dir /etc/mosquitto/conf.d',
+]
+
+/**
+ * The machine's stock configuration file with only what a second copy must
+ * change: its port, its own persistence folder, no pid file, the log on
+ * stderr. Every limit (in flight, queue) stays at the broker's default.
+ */
+async function stockConfig(dir: string): Promise<string[]> {
+  const file = await readFile('/etc/mosquitto/mosquitto.conf', 'utf8').catch(() => DEBIAN_CONFIG.join('\n'))
+  return file
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'))
+    .filter((line) => !/^(pid_file|listener|port|log_dest|include_dir|allow_anonymous|user)\b/.test(line))
+    .map((line) => (line.startsWith('persistence_location') ? `persistence_location ${dir}/` : line))
+}
+
+/**
+ * A private Mosquitto on a free loopback port. `stock` starts from the
+ * machine's own configuration file (Debian's defaults: 20 in flight, 1,000
+ * queued per client, persistence on); otherwise persistence is off unless
+ * `persistent`, which keeps sessions across `restart()`. `config` lines come last.
+ */
+export async function startMosquitto(
+  options: { passwordFile?: string; config?: string[]; persistent?: boolean; stock?: boolean } = {},
+): Promise<MosquittoBroker> {
   if (!mosquittoBinary) throw new Error('mosquitto is not installed: CI=true requires it (apt-get install mosquitto)')
   const dir = await mkdtemp(join(tmpdir(), 'plantops-mosquitto-'))
   await chmod(dir, 0o755) // the broker may drop privileges and must still read its files
   const port = await freePort()
-  const persistence = options.persistent ? ['persistence true', `persistence_location ${dir}/`] : ['persistence false']
+  const persistence = options.stock
+    ? await stockConfig(dir)
+    : options.persistent
+      ? ['persistence true', `persistence_location ${dir}/`]
+      : ['persistence false']
   const lines = [`listener ${port} 127.0.0.1`, ...persistence, 'log_dest stderr', ...(options.config ?? [])]
   if (process.getuid?.() === 0) lines.push('user root')
   if (options.passwordFile !== undefined) {
