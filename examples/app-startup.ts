@@ -51,7 +51,9 @@ http.listen(Number(process.env.PORT ?? 3000), () => {
 
 process.once('SIGTERM', async () => {
   http.close()
-  await ingestor.close() // stop reading; everything received is durable and acknowledged
+  // Stop reading; everything received is durable and acknowledged. A real service keeps its broker
+  // session across restarts (plain close()); this example forgets it, so it leaves nothing behind.
+  await ingestor.close({ forgetSession: true })
   await writer.close()
   await broker.close()
   await db.destroy() // ends only the pool createDatabase created

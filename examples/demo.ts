@@ -106,7 +106,7 @@ console.log(`\ningestion: ${stats.written.toLocaleString('en')} readings written
 console.log(`rejected:  ${Object.entries(stats.rejected).map(([reason, n]) => `${reason} ${n}`).join(', ') || 'none'}  (all kept in telemetry_rejects, replayable)`)
 console.log(`finished in ${((performance.now() - started) / 1000).toFixed(1)} s\n`)
 
-await ingestor.close()
+await ingestor.close({ forgetSession: true }) // a demo leaves no session on the broker; a service keeps it: close()
 await writer.close()
 await publisher.endAsync()
 await mq.close()

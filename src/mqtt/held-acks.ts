@@ -3,6 +3,8 @@ import { ConfigurationError } from '../errors/errors.js'
 
 type SendPacket = (packet: { cmd: string; messageId?: number }, cb?: (error?: Error) => void, ...rest: unknown[]) => void
 type Held = { ready: boolean; dead: boolean; generation: number; send: () => void }
+/** A PUBACK for a message of a connection that is gone: never sent on the next one. */
+const STALE = Symbol('stale')
 
 /**
  * Holds each QoS 1 PUBACK until its message is durable, while letting mqtt.js
@@ -17,15 +19,23 @@ type Held = { ready: boolean; dead: boolean; generation: number; send: () => voi
  * the order the messages arrived (MQTT 3.1.1 §4.6) once each is durable.
  * After a reconnect, PUBACKs for the old connection are dropped: the broker
  * redelivers those messages and the writer's deduplication absorbs them.
+ * A message that will never be durable (its write was refused, the writer
+ * gave up) is never acknowledged; `onDead` hears of it, since it occupies
+ * one of the broker's in-flight slots until the connection is renewed.
  */
 export class HeldAcks {
-  readonly #pending = new Map<number, Promise<unknown>>()
+  readonly #pending = new Map<number, Promise<unknown> | typeof STALE>()
   /** PUBACKs in arrival order; `#head` is the first not yet released (shift() would be O(n) per release). */
   #queue: Held[] = []
   #head = 0
   #generation = 0
+  /** PUBACKs sent since the start. */
+  acknowledged = 0
 
-  constructor(client: MqttClient) {
+  readonly #onDead: () => void
+
+  constructor(client: MqttClient, onDead: () => void = () => {}) {
+    this.#onDead = onDead
     const internals = client as unknown as { _sendPacket?: SendPacket }
     const original = internals._sendPacket
     if (typeof original !== 'function') {
@@ -37,6 +47,7 @@ export class HeldAcks {
       const durable = packet.cmd === 'puback' && packet.messageId !== undefined ? this.#pending.get(packet.messageId) : undefined
       if (durable === undefined) return original.call(client, packet, cb, ...rest)
       this.#pending.delete(packet.messageId!)
+      if (durable === STALE) return cb?.()
       const held: Held = { ready: false, dead: false, generation: this.#generation, send: () => original.call(client, packet, undefined, ...rest) }
       this.#queue.push(held)
       durable.then(
@@ -47,15 +58,25 @@ export class HeldAcks {
         () => {
           held.dead = true // never acknowledged: the broker redelivers it
           this.#release()
+          if (held.generation === this.#generation) this.#onDead()
         },
       )
       cb?.() // mqtt.js may read the next message now
     }
   }
 
-  /** Registers the durability of a message before mqtt.js tries to acknowledge it. */
-  hold(messageId: number, durable: Promise<unknown>): void {
-    this.#pending.set(messageId, durable)
+  /** The connection a message arrived on, to pass back to `hold`. */
+  get generation(): number {
+    return this.#generation
+  }
+
+  /**
+   * Registers the durability of a message before mqtt.js tries to acknowledge
+   * it. A message of an earlier connection (`generation`) is never
+   * acknowledged on this one: its id may name another message by now.
+   */
+  hold(messageId: number, durable: Promise<unknown>, generation = this.#generation): void {
+    this.#pending.set(messageId, generation === this.#generation ? durable : STALE)
   }
 
   /** The connection is gone: PUBACKs still held belong to it and must not reach the next one. */
@@ -75,7 +96,10 @@ export class HeldAcks {
     while (this.#head < this.#queue.length && (this.#queue[this.#head]!.ready || this.#queue[this.#head]!.dead)) {
       const held = this.#queue[this.#head]!
       this.#head += 1
-      if (held.ready && held.generation === this.#generation) held.send()
+      if (held.ready && held.generation === this.#generation) {
+        held.send()
+        this.acknowledged += 1
+      }
     }
     if (this.#head > 1_024 && this.#head * 2 > this.#queue.length) {
       this.#queue = this.#queue.slice(this.#head)

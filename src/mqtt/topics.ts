@@ -41,7 +41,10 @@ export interface TopicLayout {
 
 /**
  * The default layout under `prefix` (default `plantops`). The device id is
- * the topic segment, and only that: the topic is the identity.
+ * the topic segment, and only that: the topic is the identity. It subscribes
+ * to everything under the prefix (and under `/<prefix>`, a common slip), so
+ * a message on a topic that does not fit reaches the ingestor and is
+ * dead-lettered as `unknown_topic` instead of never being seen.
  *
  * @example
  * ```ts
@@ -52,7 +55,7 @@ export interface TopicLayout {
 export function prefixLayout(prefix: string): TopicLayout {
   const depth = prefix.split('/').length
   return {
-    filters: [`${prefix}/+/telemetry`, `${prefix}/+/status`],
+    filters: [`${prefix}/#`, `/${prefix}/#`],
     route(topic) {
       const parts = topic.split('/')
       if (parts.length !== depth + 2 || parts.slice(0, depth).join('/') !== prefix) return undefined

@@ -116,7 +116,7 @@ async function ingest(delivery: 'at-least-once' | 'at-most-once', count: number,
     },
   )
   const seconds = (performance.now() - started) / 1000
-  await ingestor.close()
+  await ingestor.close({ forgetSession: true })
   await writer.close()
   latencies.sort((a, b) => a - b)
   const percentile = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]

@@ -57,7 +57,7 @@ function suite(kind: BrokerKind, backend: Backend) {
   })
   afterEach(async () => {
     for (const { ingestor, writer } of open.splice(0)) {
-      await ingestor?.close().catch(() => {})
+      await ingestor?.close({ forgetSession: true }).catch(() => {})
       await writer?.close({ timeoutMs: 2_000 }).catch(() => {})
     }
   })

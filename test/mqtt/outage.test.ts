@@ -53,7 +53,7 @@ describeServer('MQTT ingestion through a database outage', () => {
       return rows[0]!.n >= total
     }, 'every message is stored after the database came back', 60_000)
     clearInterval(sampler)
-    await ingestor.close()
+    await ingestor.close({ forgetSession: true })
     await writer.close()
     await publisher.endAsync()
     await db.destroy()

@@ -22,7 +22,7 @@ const ingestor = await createMqttIngestor({
   url: process.env.MQTT_URL, writer, clientId: process.env.CLIENT_ID, topicPrefix: process.env.PREFIX,
   shareGroup: process.env.SHARE_GROUP || undefined, protocolVersion: 5, logger: false,
 })
-process.on('SIGTERM', async () => { await ingestor.close(); await writer.close(); await db.destroy(); process.exit(0) })
+process.on('SIGTERM', async () => { await ingestor.close({ forgetSession: true }); await writer.close(); await db.destroy(); process.exit(0) })
 console.log('ready')
 `
 

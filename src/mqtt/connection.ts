@@ -1,0 +1,266 @@
+import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt'
+import { ConfigurationError } from '../errors/errors.js'
+import type { WriteReceipt } from '../ingest/outcome.js'
+import type { Logger } from '../logging/logger.js'
+import { HeldAcks } from './held-acks.js'
+import type { Delivery } from './receive.js'
+import { brokerWindowAdvice } from './window.js'
+
+/** A window is a cap of the broker's once the inflow stopped at the same height this often. */
+const STALLS_TO_KNOW_A_CAP = 3
+/** Fewer held than this at a stall says more about the publishers than about the broker. */
+const SMALLEST_WINDOW = 10
+/** A window below this, on a broker that queues only so much behind it, deserves a warning. */
+const SMALL_WINDOW = 1_000
+/** Renewing a connection to get back unacknowledged messages: at most this often, doubling while nothing else gets through. */
+const REDELIVERY_DELAY_MS = 1_000
+const MAX_REDELIVERY_DELAY_MS = 30_000
+
+/**
+ * One broker connection of an ingestor, from `ingestor.stats().connections`.
+ *
+ * @example
+ * ```ts
+ * for (const c of ingestor.stats().connections) console.log(c.clientId, c.protocolVersion, c.window)
+ * ```
+ */
+export interface ConnectionStats {
+  readonly clientId: string
+  /** 5 for MQTT 5, 4 for MQTT 3.1.1. */
+  readonly protocolVersion: 4 | 5
+  readonly connected: boolean
+  /** PUBACKs waiting for their message to become durable. */
+  readonly heldAcks: number
+  /**
+   * The window the broker gave this connection, as measured: the most
+   * PUBACKs held when the inflow stalled (nothing new for `idleFlushMs`);
+   * `null` before the first stall.
+   */
+  readonly window: number | null
+  /** Whether the inflow stopped at that same height three times: a cap the broker sets, not a pause of the publishers. */
+  readonly windowCapped: boolean
+  /** Times the connection was renewed so the broker would send again messages that could not be made durable. */
+  readonly renewals: number
+}
+
+/** What a connection needs from its ingestor. */
+export interface ConnectionSpec {
+  readonly url: string
+  readonly clientId: string
+  readonly protocolVersion: 4 | 5
+  readonly sessionExpirySeconds: number
+  readonly filters: readonly string[]
+  readonly atLeastOnce: boolean
+  readonly idleFlushMs: number
+  readonly mqtt?: IClientOptions | undefined
+  readonly logger: Logger
+  /** Hands a message to the writer; resolves once accepted. */
+  receive(delivery: Delivery): Promise<WriteReceipt>
+  /** Asks the writer to write what it holds now. */
+  flush(): void
+  /** Whether the ingestor is closing: messages are then left unacknowledged for the next session. */
+  closing(): boolean
+}
+
+/** A broker that answered CONNECT by refusing the protocol version (3.1.1's return code 1, MQTT 5's reason 0x84). */
+export function isProtocolRefusal(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return code === 1 || code === 0x84
+}
+
+/**
+ * One MQTT client subscribed at QoS 1 with a persistent session, feeding the
+ * writer and holding each PUBACK until its message is durable. It also
+ * watches the flow: when PUBACKs are held and nothing arrives for
+ * `idleFlushMs`, the broker's window is probably full and waiting for
+ * `maxBatchAgeMs` cannot grow the batch, so it asks the writer to write now.
+ */
+export class BrokerConnection {
+  readonly client: MqttClient
+  readonly #spec: ConnectionSpec
+  readonly #acks: HeldAcks | undefined
+  #received = 0
+  #lastMessageAt = 0
+  #idleTimer: NodeJS.Timeout | undefined
+  #stall = { height: 0, times: 0 }
+  #warned = false
+  #renewTimer: NodeJS.Timeout | undefined
+  #renewals = 0
+  #fruitlessRenewals = 0
+  #acknowledgedAtRenewal = 0
+
+  private constructor(spec: ConnectionSpec) {
+    this.#spec = spec
+    this.client = mqtt.connect(spec.url, {
+      clientId: spec.clientId,
+      clean: false,
+      protocolVersion: spec.protocolVersion,
+      reconnectPeriod: 0, // until the first CONNACK: a refusal must reach open(), not be retried
+      connectTimeout: 10_000,
+      ...(spec.protocolVersion === 5 && { properties: { sessionExpiryInterval: spec.sessionExpirySeconds, receiveMaximum: 65_535 } }),
+      ...spec.mqtt,
+    })
+    this.#acks = spec.atLeastOnce ? new HeldAcks(this.client, () => this.#scheduleRenewal()) : undefined
+    this.client.handleMessage = (packet, callback) => this.#handle(packet, callback)
+    this.client.on('close', () => this.#acks?.reset())
+  }
+
+  /** Connects and subscribes; rejects with the broker's refusal (see `isProtocolRefusal`). */
+  static async open(spec: ConnectionSpec): Promise<BrokerConnection> {
+    const connection = new BrokerConnection(spec)
+    const { client } = connection
+    try {
+      const connack = await new Promise<IConnackPacket>((resolve, reject) => {
+        client.once('connect', resolve)
+        client.once('error', reject)
+      })
+      connection.#checkSharedSubscriptions(connack)
+      const granted = await client.subscribeAsync([...spec.filters], { qos: 1, ...(spec.protocolVersion === 5 && { rh: 1 }) })
+      const refused = granted.filter((g) => g.qos > 2)
+      if (refused.length > 0) throw new ConfigurationError(`the broker refused the subscription to ${refused.map((g) => `"${g.topic}" (code ${g.qos})`).join(', ')}`)
+    } catch (error) {
+      await client.endAsync(true)
+      throw error
+    }
+    client.options.reconnectPeriod = spec.mqtt?.reconnectPeriod ?? 1_000
+    client.on('error', (error) => spec.logger.warn({ err: error, clientId: spec.clientId }, 'MQTT connection error; reconnecting'))
+    return connection
+  }
+
+  stats(): ConnectionStats {
+    const { height, times } = this.#stall
+    return Object.freeze({
+      clientId: this.#spec.clientId,
+      protocolVersion: this.#spec.protocolVersion,
+      connected: this.client.connected,
+      heldAcks: this.#acks?.size ?? 0,
+      window: height > 0 ? height : null,
+      windowCapped: this.#cap(height, times) !== null,
+      renewals: this.#renewals,
+    })
+  }
+
+  get received(): number {
+    return this.#received
+  }
+
+  get heldAcks(): number {
+    return this.#acks?.size ?? 0
+  }
+
+  /**
+   * Disconnects. With `forgetSession`, the broker also drops the session
+   * (its subscriptions and queue): MQTT 5 says so in DISCONNECT, 3.1.1
+   * needs a clean connection of the same id.
+   */
+  async end(forgetSession: boolean): Promise<void> {
+    clearTimeout(this.#idleTimer)
+    clearTimeout(this.#renewTimer)
+    if (!forgetSession) return void (await this.client.endAsync())
+    if (this.#spec.protocolVersion === 5 && this.client.connected) {
+      return void (await this.client.endAsync(false, { properties: { sessionExpiryInterval: 0 } }))
+    }
+    await this.client.endAsync()
+    const cleaner = await mqtt.connectAsync(this.#spec.url, { ...this.#spec.mqtt, clientId: this.#spec.clientId, clean: true, protocolVersion: 4, reconnectPeriod: 0 })
+    await cleaner.endAsync()
+  }
+
+  #handle(packet: mqtt.IPublishPacket, callback: (error?: Error) => void): void {
+    this.#received += 1
+    this.#noteArrival()
+    const acks = this.#acks
+    const acknowledged = acks !== undefined && packet.qos > 0 && packet.messageId !== undefined
+    const generation = acks?.generation ?? 0
+    const never = () => {
+      // Never acknowledged: the broker sends it again to this session, or to another member of the group.
+      if (acknowledged) acks.hold(packet.messageId!, rejected(), generation)
+      callback()
+    }
+    if (this.#spec.closing()) return never()
+    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload)
+    this.#spec.receive({ topic: packet.topic, payload, retained: packet.retain === true }).then(
+      (receipt) => {
+        if (acknowledged) acks.hold(packet.messageId!, receipt.durable, generation)
+        callback()
+        // The broker sends nothing more until we acknowledge: no point waiting for the idle interval.
+        if (acknowledged && acks.size === this.#knownCap()) this.#spec.flush()
+      },
+      (error: unknown) => {
+        this.#spec.logger.error({ err: error, topic: packet.topic }, 'message not accepted; it will be delivered again')
+        never()
+      },
+    )
+  }
+
+  #noteArrival(): void {
+    this.#lastMessageAt = performance.now()
+    this.#idleTimer ??= setTimeout(() => this.#onIdle(), this.#spec.idleFlushMs)
+  }
+
+  #onIdle(): void {
+    this.#idleTimer = undefined
+    const quietFor = performance.now() - this.#lastMessageAt
+    if (quietFor < this.#spec.idleFlushMs) {
+      this.#idleTimer = setTimeout(() => this.#onIdle(), Math.ceil(this.#spec.idleFlushMs - quietFor))
+      return
+    }
+    const held = this.heldAcks
+    if (held === 0) return
+    this.#noteStall(held)
+    this.#spec.flush()
+  }
+
+  #noteStall(held: number): void {
+    if (held > this.#stall.height) this.#stall = { height: held, times: 1 }
+    else if (held === this.#stall.height) this.#stall.times += 1
+    const window = this.#knownCap()
+    if (window === null || window >= SMALL_WINDOW || this.#warned) return
+    this.#warned = true
+    this.#spec.logger.warn(
+      { clientId: this.#spec.clientId, window, protocolVersion: this.#spec.protocolVersion },
+      `the broker lets this connection hold only ${window} unacknowledged messages; behind them it queues a fixed number and then drops. ${brokerWindowAdvice(this.#spec.protocolVersion)}`,
+    )
+  }
+
+  #knownCap(): number | null {
+    return this.#cap(this.#stall.height, this.#stall.times)
+  }
+
+  #cap(height: number, times: number): number | null {
+    return times >= STALLS_TO_KNOW_A_CAP && height >= SMALLEST_WINDOW ? height : null
+  }
+
+  /**
+   * A message that cannot be made durable keeps one of the broker's in-flight
+   * slots until this session reconnects, and the broker sends it again. So
+   * renew the connection, at most once a second (longer while renewals bring
+   * nothing through), instead of letting such messages fill the window.
+   */
+  #scheduleRenewal(): void {
+    if (this.#renewTimer !== undefined || this.#spec.closing()) return
+    const delay = Math.min(MAX_REDELIVERY_DELAY_MS, REDELIVERY_DELAY_MS * 2 ** this.#fruitlessRenewals)
+    this.#renewTimer = setTimeout(() => {
+      this.#renewTimer = undefined
+      if (this.#spec.closing() || !this.client.connected) return
+      const acknowledged = this.#acks?.acknowledged ?? 0
+      this.#fruitlessRenewals = acknowledged > this.#acknowledgedAtRenewal ? 0 : Math.min(this.#fruitlessRenewals + 1, 5)
+      this.#acknowledgedAtRenewal = acknowledged
+      this.#renewals += 1
+      this.#spec.logger.warn({ clientId: this.#spec.clientId, delayMs: delay }, 'messages could not be made durable; reconnecting so the broker delivers them again')
+      this.client.stream.destroy()
+    }, delay)
+  }
+
+  #checkSharedSubscriptions(connack: IConnackPacket): void {
+    const shared = this.#spec.filters.some((filter) => filter.startsWith('$share/'))
+    if (shared && connack.properties?.sharedSubscriptionAvailable === false) {
+      throw new ConfigurationError('the broker does not support shared subscriptions ($share/…): use one connection and no shareGroup')
+    }
+  }
+}
+
+function rejected(): Promise<never> {
+  const never = Promise.reject(new Error('not durable'))
+  never.catch(() => {})
+  return never
+}

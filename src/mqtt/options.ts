@@ -1,0 +1,124 @@
+import { hostname } from 'node:os'
+import type { IClientOptions } from 'mqtt'
+import { z } from 'zod'
+import type { TelemetryWriter } from '../ingest/writer.js'
+import { consoleLogger, silentLogger, type Logger } from '../logging/logger.js'
+import { validate } from '../repositories/shared/validate.js'
+import type { PayloadDecoder } from './decode.js'
+import type { TopicLayout } from './topics.js'
+
+/**
+ * Options of `createMqttIngestor`.
+ *
+ * @example
+ * ```ts
+ * import type { MqttIngestorOptions } from 'plantops-db/mqtt'
+ * const options: MqttIngestorOptions = { url: 'mqtt://broker:1883', writer, clientId: 'ingest-1', shareGroup: 'ingest' }
+ * ```
+ */
+export interface MqttIngestorOptions {
+  /** The broker, e.g. `mqtt://127.0.0.1:1883`. */
+  readonly url: string
+  /** The writer that makes packets durable; the ingestor never closes it. */
+  readonly writer: TelemetryWriter
+  /**
+   * A stable client id: with it the broker keeps the session, and what was not
+   * acknowledged, across restarts. Default `plantops-ingest-<hostname>`. With
+   * several `connections`, the others are `<clientId>-2`, `<clientId>-3`, …
+   */
+  readonly clientId?: string
+  /** Topics are `<prefix>/<deviceId>/telemetry` and `<prefix>/<deviceId>/status`; everything else under the prefix is dead-lettered. Default `plantops`. */
+  readonly topicPrefix?: string
+  /**
+   * A layout of your own instead of the prefix: the topic filters to subscribe
+   * to, and a function from a topic to its device id and channel (or
+   * `undefined`, and the message is dead-lettered as `unknown_topic`).
+   */
+  readonly topics?: TopicLayout
+  /**
+   * Subscribe through `$share/<group>/…` so several ingestors (and several
+   * connections of one) split the stream, and the broker routes to the live
+   * members while one restarts. Supported by Mosquitto (also for 3.1.1),
+   * EMQX and HiveMQ; not by aedes.
+   */
+  readonly shareGroup?: string
+  /**
+   * Broker connections of this ingestor, all in one share group (`shareGroup`,
+   * or `plantops-<clientId>` when none is given). A broker that caps each
+   * connection's unacknowledged messages (Mosquitto for 3.1.1 clients: 20;
+   * EMQX: 32; HiveMQ: 50) caps each connection's rate at that window per
+   * commit; N connections multiply it. Default 1: a shared subscription
+   * needs broker support that MQTT 3.1.1 cannot announce (aedes accepts one
+   * and never delivers), so more connections are for brokers you know.
+   */
+  readonly connections?: number
+  /**
+   * Register a device the database does not know when telemetry arrives on its
+   * topic, instead of dead-lettering it as `unknown_device`. Only sensible when
+   * the broker authenticates publishers and restricts each to its own topic
+   * (an ACL such as `pattern write plantops/%u/#`), since the topic is the
+   * identity. A new device has no plant and no MQTT password of ours, and,
+   * like any device that reports, is marked `online`. Decommissioned devices
+   * stay refused. Default false.
+   */
+  readonly autoProvision?: boolean
+  /** `'at-least-once'` (default): PUBACK after commit. `'at-most-once'`: PUBACK on receipt; what was buffered is lost on a crash. */
+  readonly delivery?: 'at-least-once' | 'at-most-once'
+  /** Payload decoder. Default: UTF-8 JSON. */
+  readonly decode?: PayloadDecoder
+  /** Larger payloads are dead-lettered as `oversize`. Default 256 KiB. */
+  readonly maxPayloadBytes?: number
+  /**
+   * MQTT protocol version. Default 5, with a Receive Maximum of 65,535 so the
+   * broker may send that many unacknowledged messages; a broker that refuses
+   * protocol 5 is spoken to in 3.1.1, with one warning. `4` forces 3.1.1.
+   */
+  readonly protocolVersion?: 4 | 5
+  /**
+   * MQTT 5: how long the broker keeps this ingestor's session (its
+   * subscriptions and unacknowledged messages) after a disconnect, in
+   * seconds. Default one week, so an ingestor that is gone for good is
+   * forgotten. (3.1.1 sessions live until the broker's own expiry.)
+   */
+  readonly sessionExpirySeconds?: number
+  /**
+   * PUBACKs are held until a message is durable; when some are held and
+   * nothing new arrived for this long, the broker's window is probably full,
+   * and the writer is told to write now instead of waiting `maxBatchAgeMs`.
+   * Default 5 ms.
+   */
+  readonly idleFlushMs?: number
+  /** Passed through to mqtt.js (credentials, TLS, keepalive…). */
+  readonly mqtt?: IClientOptions
+  /** A pino-compatible logger, or `false`. Default: the console. */
+  readonly logger?: Logger | false
+}
+
+const optionsSchema = z.strictObject({
+  url: z.string().min(1),
+  writer: z.custom<TelemetryWriter>((v) => typeof v === 'object' && v !== null && typeof (v as TelemetryWriter).write === 'function', {
+    message: 'must be a TelemetryWriter',
+  }),
+  clientId: z.string().min(1).max(120).optional(),
+  topicPrefix: z.string().min(1).regex(/^[^#+]+$/, { message: 'must not contain MQTT wildcards' }).default('plantops'),
+  topics: z.custom<TopicLayout>((v) => typeof v === 'object' && v !== null && typeof (v as TopicLayout).route === 'function').optional(),
+  shareGroup: z.string().regex(/^[^/#+]+$/, { message: 'must be one topic level without wildcards' }).optional(),
+  connections: z.number().int().min(1).max(64).default(1),
+  autoProvision: z.boolean().default(false),
+  delivery: z.enum(['at-least-once', 'at-most-once']).default('at-least-once'),
+  decode: z.custom<PayloadDecoder>((v) => typeof v === 'function').optional(),
+  maxPayloadBytes: z.number().int().min(64).default(256 * 1024),
+  protocolVersion: z.union([z.literal(4), z.literal(5)]).optional(),
+  sessionExpirySeconds: z.number().int().min(0).max(0xffffffff).default(7 * 24 * 3600),
+  idleFlushMs: z.number().int().min(1).max(60_000).default(5),
+  mqtt: z.custom<IClientOptions>((v) => typeof v === 'object' && v !== null).optional(),
+  logger: z.custom<Logger | false>().optional(),
+})
+
+export type ResolvedIngestorOptions = Omit<z.output<typeof optionsSchema>, 'logger' | 'clientId'> & { logger: Logger; clientId: string }
+
+export function resolveIngestorOptions(options: MqttIngestorOptions): ResolvedIngestorOptions {
+  const parsed = validate(optionsSchema, options, 'MQTT ingestor options')
+  const logger = parsed.logger === false ? silentLogger : (parsed.logger ?? consoleLogger)
+  return Object.freeze({ ...parsed, logger, clientId: parsed.clientId ?? `plantops-ingest-${hostname()}` })
+}
