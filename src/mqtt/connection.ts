@@ -148,6 +148,20 @@ export class BrokerConnection {
     return this.#acks?.size ?? 0
   }
 
+  /** Milliseconds (performance clock) since the last message arrived. */
+  get quietForMs(): number {
+    return performance.now() - this.#lastMessageAt
+  }
+
+  /**
+   * Leaves the subscriptions, so the broker routes new messages to the other
+   * members of a share group; what it already queued for this session still
+   * arrives and is written as usual.
+   */
+  async unsubscribe(): Promise<void> {
+    if (this.client.connected) await this.client.unsubscribeAsync([...this.#spec.filters])
+  }
+
   /**
    * Disconnects. With `forgetSession`, the broker also drops the session
    * (its subscriptions and queue): MQTT 5 says so in DISCONNECT, 3.1.1

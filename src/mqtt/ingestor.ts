@@ -47,10 +47,16 @@ export interface MqttIngestor {
   /** Counters since the ingestor started. */
   stats(): IngestorStats
   /**
-   * Stops reading, waits until everything received is durable and
-   * acknowledged, then disconnects. The broker keeps the session (and queues
-   * for it) so a restart loses nothing; `forgetSession: true` drops it, for
-   * an ingestor retired for good, a test or a demo.
+   * Stops, waits until everything received is durable and acknowledged, then
+   * disconnects. By default the broker keeps the session and its
+   * subscriptions, and queues for it (up to its limit) until the ingestor
+   * returns: right for a lone ingestor. `forgetSession: true` leaves for good:
+   * it unsubscribes first, so in a share group the other members get every
+   * new message at once, writes and acknowledges what the broker had already
+   * sent, then ends the session. Right for a member of a share group on
+   * SIGTERM (rolling restarts lose nothing), a test or a demo; wrong for a
+   * lone ingestor that will restart, which would miss what is published
+   * while it is away.
    */
   close(options?: { forgetSession?: boolean }): Promise<void>
 }
@@ -65,6 +71,11 @@ function shareGroupOf(settings: ResolvedIngestorOptions): string | undefined {
   if (settings.shareGroup !== undefined) return settings.shareGroup
   return settings.connections > 1 ? `plantops-${settings.clientId.replace(/[/#+]/g, '_')}` : undefined
 }
+
+/** How long `close()` waits for held PUBACKs to go out. */
+const CLOSE_WAIT_MS = 5_000
+/** When leaving for good, the broker has sent all it queued for us once nothing arrived for this long. */
+const LEAVE_QUIET_MS = 100
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
@@ -163,13 +174,18 @@ export async function createMqttIngestor(options: MqttIngestorOptions): Promise<
         connections: Object.freeze(connections.map((c) => c.stats())),
       }),
     async close(closeOptions = {}) {
-      closing = true
-      // Held PUBACKs go out as their messages become durable; a message accepted while closing began needs one more flush.
-      for (let waited = 0; heldAcks() > 0 && waited < 5_000; waited += 10) {
+      const forget = closeOptions.forgetSession === true
+      // Leaving for good: unsubscribe first, so a share group's other members take the whole stream
+      // while this one writes what the broker had already sent or queued for it.
+      if (forget) await Promise.all(connections.map((c) => c.unsubscribe()))
+      else closing = true
+      const settled = () => heldAcks() === 0 && (!forget || connections.every((c) => c.quietForMs >= LEAVE_QUIET_MS))
+      for (let waited = 0; !settled() && waited < CLOSE_WAIT_MS; waited += 10) {
         await writer.flush()
-        if (heldAcks() > 0) await sleep(10)
+        if (!settled()) await sleep(10)
       }
-      await Promise.all(connections.map((c) => c.end(closeOptions.forgetSession === true)))
+      closing = true
+      await Promise.all(connections.map((c) => c.end(forget)))
     },
   }
 }

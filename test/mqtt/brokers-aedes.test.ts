@@ -1,0 +1,4 @@
+import { aedesBroker } from '../support/brokers.js'
+import { loadSuites } from './suites/load.js'
+
+loadSuites(aedesBroker)

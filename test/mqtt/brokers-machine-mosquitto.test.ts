@@ -1,0 +1,4 @@
+import { machineBroker } from '../support/brokers.js'
+import { loadSuites } from './suites/load.js'
+
+loadSuites(machineBroker)

@@ -1,0 +1,4 @@
+import { stockMosquittoBroker } from '../support/brokers.js'
+import { loadSuites } from './suites/load.js'
+
+loadSuites(stockMosquittoBroker)

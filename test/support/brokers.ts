@@ -1,0 +1,46 @@
+import { startAedes } from './aedes.js'
+import { mosquittoEnabled, startMosquitto } from './mosquitto.js'
+
+/** A broker a suite talks to, started (or found) for it. */
+export interface TestBroker {
+  readonly url: string
+  /** Whether it is a Mosquitto with Debian's stock limits (20 in flight for 3.1.1 clients, 1,000 queued). */
+  readonly stockMosquitto: boolean
+  stop(): Promise<void>
+}
+
+export interface BrokerKind {
+  readonly name: string
+  readonly enabled: boolean
+  start(): Promise<TestBroker>
+}
+
+/** In-process aedes: MQTT 3.1.1 only, no shared subscriptions. */
+export const aedesBroker: BrokerKind = {
+  name: 'aedes',
+  enabled: true,
+  async start() {
+    return { ...(await startAedes()), stockMosquitto: false }
+  },
+}
+
+/** A Mosquitto of the suite's own, on a copy of the machine's stock configuration file. */
+export const stockMosquittoBroker: BrokerKind = {
+  name: 'stock-config mosquitto',
+  enabled: mosquittoEnabled,
+  async start() {
+    const broker = await startMosquitto({ stock: true })
+    return { url: broker.url, stockMosquitto: true, stop: () => broker.stop() }
+  },
+}
+
+/** The machine's own broker (MQTT_URL), exactly as it is configured; required in CI. */
+export const machineBroker: BrokerKind = {
+  name: 'MQTT_URL',
+  enabled: Boolean(process.env.MQTT_URL) || process.env.CI === 'true',
+  async start() {
+    if (!process.env.MQTT_URL) throw new Error('CI=true requires MQTT_URL: the broker suites must run in CI, never skip')
+    // In CI this is the machine's Mosquitto as Debian configures it.
+    return { url: process.env.MQTT_URL, stockMosquitto: process.env.CI === 'true', stop: async () => {} }
+  },
+}
