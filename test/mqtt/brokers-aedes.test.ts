@@ -1,4 +1,6 @@
 import { aedesBroker } from '../support/brokers.js'
+import { deliverySuites } from './suites/delivery.js'
 import { loadSuites } from './suites/load.js'
 
 loadSuites(aedesBroker)
+deliverySuites(aedesBroker)

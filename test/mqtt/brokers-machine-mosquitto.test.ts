@@ -1,4 +1,6 @@
 import { machineBroker } from '../support/brokers.js'
+import { deliverySuites } from './suites/delivery.js'
 import { loadSuites } from './suites/load.js'
 
 loadSuites(machineBroker)
+deliverySuites(machineBroker)

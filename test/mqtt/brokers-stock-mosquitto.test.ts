@@ -1,4 +1,6 @@
 import { stockMosquittoBroker } from '../support/brokers.js'
+import { deliverySuites } from './suites/delivery.js'
 import { loadSuites } from './suites/load.js'
 
 loadSuites(stockMosquittoBroker)
+deliverySuites(stockMosquittoBroker)

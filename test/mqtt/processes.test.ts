@@ -32,6 +32,8 @@ define('ingestor processes', () => {
   let server: { url: string; drop(): Promise<void> }
   let db: Kysely<Database>
   let broker: MosquittoBroker
+  /** Debian's limits: 1,000 messages queued per session, then dropped. */
+  let stockBroker: MosquittoBroker
   let publisher: MqttClient
   let project: { dir: string; remove(): Promise<void> }
   const children = new Set<ChildProcess>()
@@ -41,6 +43,7 @@ define('ingestor processes', () => {
     db = createDatabase({ connectionString: server.url })
     await migrateToLatest(db, { logger: false })
     broker = await startMosquitto({ config: ['max_inflight_messages 0', 'max_queued_messages 100000'] })
+    stockBroker = await startMosquitto({ stock: true })
     publisher = await mqtt.connectAsync(broker.url, { clientId: `publisher-${randomBytes(3).toString('hex')}` })
     project = await outsideProject([...RUNTIME_DEPENDENCIES, 'mqtt'])
     await writeFile(join(project.dir, 'ingest.mjs'), INGESTOR_SCRIPT)
@@ -49,12 +52,13 @@ define('ingestor processes', () => {
     for (const child of children) child.kill('SIGKILL')
     await publisher?.endAsync()
     await broker?.stop()
+    await stockBroker?.stop()
     await project?.remove()
     await db?.destroy()
     await server?.drop()
   })
 
-  async function spawnIngestor(env: { CLIENT_ID: string; PREFIX: string; SHARE_GROUP?: string }): Promise<ChildProcess> {
+  async function spawnIngestor(env: { CLIENT_ID: string; PREFIX: string; SHARE_GROUP?: string; MQTT_URL?: string }): Promise<ChildProcess> {
     const child = spawn(process.execPath, ['ingest.mjs'], {
       cwd: project.dir,
       env: { ...process.env, DATABASE_URL: server.url, MQTT_URL: broker.url, SHARE_GROUP: '', ...env },
@@ -71,11 +75,29 @@ define('ingestor processes', () => {
     return child
   }
 
-  function kill(child: ChildProcess): Promise<void> {
+  function kill(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     return new Promise((resolve) => {
       child.once('exit', () => resolve())
-      child.kill('SIGKILL')
+      child.kill(signal)
     })
+  }
+
+  /** `total` readings at `rate` a second from a publisher of its own on `url`, calling `action` once at message `at`. */
+  async function pacedStream(url: string, prefix: string, deviceId: string, total: number, rate: number, at: number, action: () => Promise<void>) {
+    const client = await mqtt.connectAsync(url, { clientId: `paced-${randomBytes(3).toString('hex')}` })
+    const base = Math.floor(Date.now() / 1000) * 1000 - total * 1000
+    const sends: Promise<unknown>[] = []
+    let acting: Promise<void> | undefined
+    const started = Date.now()
+    for (let i = 0; i < total; i += 1) {
+      if (i === at) acting = action()
+      const due = started + (i * 1000) / rate
+      if (due > Date.now()) await new Promise((resolve) => setTimeout(resolve, due - Date.now()))
+      sends.push(client.publishAsync(`${prefix}/${deviceId}/telemetry`, JSON.stringify({ time: base + i * 1000, humidity: i % 100 }), { qos: 1 }))
+    }
+    await Promise.all(sends)
+    await acting
+    await client.endAsync()
   }
 
   async function stored(deviceId: string): Promise<{ n: number; distinct: number }> {
@@ -121,4 +143,28 @@ define('ingestor processes', () => {
     expect(await stored(device.id)).toEqual({ n: 3_000, distinct: 3_000 })
     for (const child of group) child.kill('SIGTERM')
   })
+
+  for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+    it(`stock-config broker, two ingestors in one share group under load: one stopped with ${signal} and restarted, 0 lost`, async () => {
+      const prefix = `plantops-${randomBytes(3).toString('hex')}`
+      const { device } = await createRepositories(db, { passwordIterations: 1_000 }).devices.provision({ macAddress: randomMac(), sensorTypes: [] })
+      const ids = [0, 1].map((i) => `ingest-ha-${i}-${randomBytes(2).toString('hex')}`)
+      const member = (id: string) => spawnIngestor({ CLIENT_ID: id, PREFIX: prefix, SHARE_GROUP: 'ha', MQTT_URL: stockBroker.url })
+      const group = await Promise.all(ids.map(member))
+      // SIGTERM leaves the group (unsubscribe, drain, end the session): the other member takes the whole
+      // stream, however long the new instance takes to start (3 s here: 3,000 messages, three times the queue).
+      // SIGKILL leaves the session behind: the broker queues its share (1,000 at most) until the restart takes it.
+      const rate = signal === 'SIGTERM' ? 2_000 : 500
+      await pacedStream(stockBroker.url, prefix, device.id, rate * 6, rate, rate * 2, async () => {
+        await kill(group[1]!, signal)
+        if (signal === 'SIGTERM') await new Promise((resolve) => setTimeout(resolve, 3_000))
+        group[1] = await member(ids[1]!)
+      })
+      await eventually(async () => (await stored(device.id)).n >= rate * 6, `all ${rate * 6} messages are stored`, 60_000).catch(() => {})
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      expect(await stored(device.id)).toEqual({ n: rate * 6, distinct: rate * 6 })
+      expect(stockBroker.log()).not.toContain('dropped')
+      await Promise.all(group.map((child) => kill(child, 'SIGTERM')))
+    }, 90_000)
+  }
 })
