@@ -1,4 +1,4 @@
-import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt'
+import mqtt, { type IClientOptions, type IClientSubscribeOptions, type IConnackPacket, type ISubscriptionMap, type MqttClient } from 'mqtt'
 import { ConfigurationError } from '../errors/errors.js'
 import type { WriteReceipt } from '../ingest/outcome.js'
 import type { Logger } from '../logging/logger.js'
@@ -6,8 +6,9 @@ import { HeldAcks } from './held-acks.js'
 import type { Delivery } from './receive.js'
 import { brokerWindowAdvice } from './window.js'
 
-/** A window is a cap of the broker's once the inflow stopped at the same height this often. */
+/** A window is a cap of the broker's once the inflow stopped at the same height this often among the latest stalls. */
 const STALLS_TO_KNOW_A_CAP = 3
+const STALLS_REMEMBERED = 8
 /** Fewer held than this at a stall says more about the publishers than about the broker. */
 const SMALLEST_WINDOW = 10
 /** A window below this, on a broker that queues only so much behind it, deserves a warning. */
@@ -37,7 +38,7 @@ export interface ConnectionStats {
    * `null` before the first stall.
    */
   readonly window: number | null
-  /** Whether the inflow stopped at that same height three times: a cap the broker sets, not a pause of the publishers. */
+  /** Whether the inflow keeps stopping at one height (three of the latest eight stalls): a cap the broker sets, not a pause of the publishers. */
   readonly windowCapped: boolean
   /** Times the connection was renewed so the broker would send again messages that could not be made durable. */
   readonly renewals: number
@@ -49,7 +50,6 @@ export interface ConnectionSpec {
   readonly clientId: string
   readonly protocolVersion: 4 | 5
   readonly sessionExpirySeconds: number
-  readonly filters: readonly string[]
   readonly atLeastOnce: boolean
   readonly idleFlushMs: number
   readonly mqtt?: IClientOptions | undefined
@@ -79,10 +79,16 @@ export class BrokerConnection {
   readonly client: MqttClient
   readonly #spec: ConnectionSpec
   readonly #acks: HeldAcks | undefined
+  /** What the broker answered to CONNECT. */
+  connack!: IConnackPacket
+  #filters: readonly string[] = []
   #received = 0
   #lastMessageAt = 0
   #idleTimer: NodeJS.Timeout | undefined
-  #stall = { height: 0, times: 0 }
+  /** The most PUBACKs held at any stall, and the heights of the latest stalls. */
+  #highest = 0
+  readonly #recent: number[] = []
+  #cap: number | null = null
   #warned = false
   #renewTimer: NodeJS.Timeout | undefined
   #renewals = 0
@@ -105,19 +111,15 @@ export class BrokerConnection {
     this.client.on('close', () => this.#acks?.reset())
   }
 
-  /** Connects and subscribes; rejects with the broker's refusal (see `isProtocolRefusal`). */
-  static async open(spec: ConnectionSpec): Promise<BrokerConnection> {
+  /** Connects; rejects with the broker's refusal (see `isProtocolRefusal`). Subscribe next. */
+  static async connect(spec: ConnectionSpec): Promise<BrokerConnection> {
     const connection = new BrokerConnection(spec)
     const { client } = connection
     try {
-      const connack = await new Promise<IConnackPacket>((resolve, reject) => {
+      connection.connack = await new Promise<IConnackPacket>((resolve, reject) => {
         client.once('connect', resolve)
         client.once('error', reject)
       })
-      connection.#checkSharedSubscriptions(connack)
-      const granted = await client.subscribeAsync([...spec.filters], { qos: 1, ...(spec.protocolVersion === 5 && { rh: 1 }) })
-      const refused = granted.filter((g) => g.qos > 2)
-      if (refused.length > 0) throw new ConfigurationError(`the broker refused the subscription to ${refused.map((g) => `"${g.topic}" (code ${g.qos})`).join(', ')}`)
     } catch (error) {
       await client.endAsync(true)
       throw error
@@ -127,15 +129,47 @@ export class BrokerConnection {
     return connection
   }
 
+  /** Whether the broker offers shared subscriptions: MQTT 5 says so in CONNACK; 3.1.1 cannot tell (aedes accepts one and never delivers). */
+  get sharedSubscriptions(): 'yes' | 'no' | 'unknown' {
+    if (this.#spec.protocolVersion === 4) return 'unknown'
+    return this.connack.properties?.sharedSubscriptionAvailable === false ? 'no' : 'yes'
+  }
+
+  /** Subscribes at QoS 1 (MQTT 5: retained messages only for a subscription the session did not have). */
+  async subscribe(filters: readonly string[]): Promise<void> {
+    if (filters.some((filter) => filter.startsWith('$share/')) && this.sharedSubscriptions === 'no') {
+      throw new ConfigurationError('the broker does not support shared subscriptions ($share/…): use one connection and no shareGroup')
+    }
+    this.#filters = filters
+    await this.#subscribe()
+    if (filters.some((filter) => filter.startsWith('$share/'))) {
+      // Mosquitto 2.0 brings a persistent session back after its own restart without its shared
+      // subscriptions, yet says the session is present (so mqtt.js does not subscribe again): every
+      // message would go elsewhere or nowhere. Subscribing again is harmless where they survived.
+      this.client.on('connect', () => {
+        this.#subscribe(true).catch((error: unknown) => this.#spec.logger.error({ err: error, clientId: this.#spec.clientId }, 'could not subscribe again after reconnecting'))
+      })
+    }
+  }
+
+  /** `again`: send SUBSCRIBE even for filters mqtt.js believes the session still has. */
+  async #subscribe(again = false): Promise<void> {
+    const options: IClientSubscribeOptions = { qos: 1, ...(this.#spec.protocolVersion === 5 && { rh: 1 }) }
+    const map = Object.fromEntries(this.#filters.map((filter) => [filter, options])) as ISubscriptionMap
+    if (again) map.resubscribe = true
+    const granted = await this.client.subscribeAsync(map)
+    const refused = granted.filter((g) => g.qos > 2)
+    if (refused.length > 0) throw new ConfigurationError(`the broker refused the subscription to ${refused.map((g) => `"${g.topic}" (code ${g.qos})`).join(', ')}`)
+  }
+
   stats(): ConnectionStats {
-    const { height, times } = this.#stall
     return Object.freeze({
       clientId: this.#spec.clientId,
       protocolVersion: this.#spec.protocolVersion,
       connected: this.client.connected,
       heldAcks: this.#acks?.size ?? 0,
-      window: height > 0 ? height : null,
-      windowCapped: this.#cap(height, times) !== null,
+      window: this.#highest > 0 ? this.#highest : null,
+      windowCapped: this.#cap !== null,
       renewals: this.#renewals,
     })
   }
@@ -159,7 +193,7 @@ export class BrokerConnection {
    * arrives and is written as usual.
    */
   async unsubscribe(): Promise<void> {
-    if (this.client.connected) await this.client.unsubscribeAsync([...this.#spec.filters])
+    if (this.client.connected && this.#filters.length > 0) await this.client.unsubscribeAsync([...this.#filters])
   }
 
   /**
@@ -197,7 +231,7 @@ export class BrokerConnection {
         if (acknowledged) acks.hold(packet.messageId!, receipt.durable, generation)
         callback()
         // The broker sends nothing more until we acknowledge: no point waiting for the idle interval.
-        if (acknowledged && acks.size === this.#knownCap()) this.#spec.flush()
+        if (acknowledged && acks.size === this.#cap) this.#spec.flush()
       },
       (error: unknown) => {
         this.#spec.logger.error({ err: error, topic: packet.topic }, 'message not accepted; it will be delivered again')
@@ -225,23 +259,16 @@ export class BrokerConnection {
   }
 
   #noteStall(held: number): void {
-    if (held > this.#stall.height) this.#stall = { height: held, times: 1 }
-    else if (held === this.#stall.height) this.#stall.times += 1
-    const window = this.#knownCap()
-    if (window === null || window >= SMALL_WINDOW || this.#warned) return
+    this.#highest = Math.max(this.#highest, held)
+    this.#recent.push(held)
+    if (this.#recent.length > STALLS_REMEMBERED) this.#recent.shift()
+    this.#cap = capOf(this.#recent)
+    if (this.#cap === null || this.#cap >= SMALL_WINDOW || this.#warned) return
     this.#warned = true
     this.#spec.logger.warn(
-      { clientId: this.#spec.clientId, window, protocolVersion: this.#spec.protocolVersion },
-      `the broker lets this connection hold only ${window} unacknowledged messages; behind them it queues a fixed number and then drops. ${brokerWindowAdvice(this.#spec.protocolVersion)}`,
+      { clientId: this.#spec.clientId, window: this.#cap, protocolVersion: this.#spec.protocolVersion },
+      `the broker lets this connection hold only ${this.#cap} unacknowledged messages; behind them it queues a fixed number and then drops. ${brokerWindowAdvice(this.#spec.protocolVersion)}`,
     )
-  }
-
-  #knownCap(): number | null {
-    return this.#cap(this.#stall.height, this.#stall.times)
-  }
-
-  #cap(height: number, times: number): number | null {
-    return times >= STALLS_TO_KNOW_A_CAP && height >= SMALLEST_WINDOW ? height : null
   }
 
   /**
@@ -264,13 +291,16 @@ export class BrokerConnection {
       this.client.stream.destroy()
     }, delay)
   }
+}
 
-  #checkSharedSubscriptions(connack: IConnackPacket): void {
-    const shared = this.#spec.filters.some((filter) => filter.startsWith('$share/'))
-    if (shared && connack.properties?.sharedSubscriptionAvailable === false) {
-      throw new ConfigurationError('the broker does not support shared subscriptions ($share/…): use one connection and no shareGroup')
-    }
+/** The height the inflow keeps stopping at: seen at least three times among the latest stalls, and not tiny. */
+function capOf(recent: readonly number[]): number | null {
+  let cap: number | null = null
+  for (const height of recent) {
+    if (height < SMALLEST_WINDOW || height === cap) continue
+    if (recent.filter((h) => h === height).length >= STALLS_TO_KNOW_A_CAP && (cap === null || height > cap)) cap = height
   }
+  return cap
 }
 
 function rejected(): Promise<never> {

@@ -44,6 +44,8 @@ export interface IngestorStats {
 export interface MqttIngestor {
   /** The first connection's mqtt.js client, for events and diagnostics; do not end it yourself, call `close()`. */
   readonly client: MqttClient
+  /** Every connection's mqtt.js client, the first one first. */
+  readonly clients: readonly MqttClient[]
   /** Counters since the ingestor started. */
   stats(): IngestorStats
   /**
@@ -67,9 +69,23 @@ function connectionIds(clientId: string, count: number): string[] {
 }
 
 /** The share group: the one given, or one of this ingestor's own when it has several connections. */
-function shareGroupOf(settings: ResolvedIngestorOptions): string | undefined {
+function shareGroupOf(settings: ResolvedIngestorOptions, connections: number): string | undefined {
   if (settings.shareGroup !== undefined) return settings.shareGroup
-  return settings.connections > 1 ? `plantops-${settings.clientId.replace(/[/#+]/g, '_')}` : undefined
+  return connections > 1 ? `plantops-${settings.clientId.replace(/[/#+]/g, '_')}` : undefined
+}
+
+/** The first connection: MQTT 5 unless told otherwise, and 3.1.1 (with one warning) when the broker refuses 5. */
+async function connectFirst(settings: ResolvedIngestorOptions, spec: (clientId: string, version: 4 | 5) => ConnectionSpec): Promise<BrokerConnection> {
+  try {
+    return await BrokerConnection.connect(spec(settings.clientId, settings.protocolVersion ?? 5))
+  } catch (error) {
+    if (settings.protocolVersion !== undefined || !isProtocolRefusal(error)) throw error
+    settings.logger.warn(
+      { url: settings.url },
+      'the broker refused MQTT 5; speaking MQTT 3.1.1, where the broker alone sets how many unacknowledged messages it sends (see the README on broker windows)',
+    )
+    return BrokerConnection.connect(spec(settings.clientId, 4))
+  }
 }
 
 /** How long `close()` waits for held PUBACKs to go out. */
@@ -119,13 +135,11 @@ export async function createMqttIngestor(options: MqttIngestorOptions): Promise<
     onDeadLetter: () => (counters.deadLettered += 1),
     onStatusApplied: () => (counters.statusUpdates += 1),
   })
-  const filters = sharedFilters(layout.filters, shareGroupOf(settings))
   const spec = (clientId: string, protocolVersion: 4 | 5): ConnectionSpec => ({
     url: settings.url,
     clientId,
     protocolVersion,
     sessionExpirySeconds: settings.sessionExpirySeconds,
-    filters,
     atLeastOnce: settings.delivery === 'at-least-once',
     idleFlushMs: settings.idleFlushMs,
     mqtt: settings.mqtt,
@@ -135,35 +149,31 @@ export async function createMqttIngestor(options: MqttIngestorOptions): Promise<
     closing: () => closing,
   })
 
-  const [firstId, ...otherIds] = connectionIds(settings.clientId, settings.connections)
-  let protocolVersion = settings.protocolVersion ?? 5
-  let first: BrokerConnection
+  const first = await connectFirst(settings, spec)
+  const { protocolVersion } = first.stats()
+  const count = settings.connections
+  const filters = sharedFilters(layout.filters, shareGroupOf(settings, count))
+  const connections = [first]
   try {
-    first = await BrokerConnection.open(spec(firstId!, protocolVersion))
+    await first.subscribe(filters)
+    for (const id of connectionIds(settings.clientId, count).slice(1)) {
+      const connection = await BrokerConnection.connect(spec(id, protocolVersion))
+      connections.push(connection)
+      await connection.subscribe(filters)
+    }
   } catch (error) {
-    if (settings.protocolVersion !== undefined || !isProtocolRefusal(error)) throw error
-    protocolVersion = 4
-    logger.warn(
-      { url: settings.url },
-      'the broker refused MQTT 5; speaking MQTT 3.1.1, where the broker alone sets how many unacknowledged messages it sends (see the README on broker windows)',
-    )
-    first = await BrokerConnection.open(spec(firstId!, protocolVersion))
-  }
-  const opened = await Promise.allSettled(otherIds.map((id) => BrokerConnection.open(spec(id, protocolVersion))))
-  const connections = [first, ...opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []))]
-  const failed = opened.find((o): o is PromiseRejectedResult => o.status === 'rejected')
-  if (failed) {
     await Promise.all(connections.map((c) => c.end(false)))
-    throw failed.reason
+    throw error
   }
   logger.info(
     { url: settings.url, delivery: settings.delivery, protocolVersion, connections: connections.length, filters },
-    `MQTT ingestor subscribed (${settings.delivery}, MQTT ${protocolVersion === 5 ? '5' : '3.1.1'})`,
+    `MQTT ingestor subscribed (${settings.delivery}, MQTT ${protocolVersion === 5 ? '5' : '3.1.1'}, ${connections.length} connection${connections.length > 1 ? 's' : ''})`,
   )
 
   const heldAcks = () => connections.reduce((sum, c) => sum + c.heldAcks, 0)
   return {
     client: first.client,
+    clients: Object.freeze(connections.map((c) => c.client)),
     stats: () =>
       Object.freeze({
         ...counters,

@@ -44,12 +44,16 @@ export interface MqttIngestorOptions {
   readonly shareGroup?: string
   /**
    * Broker connections of this ingestor, all in one share group (`shareGroup`,
-   * or `plantops-<clientId>` when none is given). A broker that caps each
-   * connection's unacknowledged messages (Mosquitto for 3.1.1 clients: 20;
-   * EMQX: 32; HiveMQ: 50) caps each connection's rate at that window per
-   * commit; N connections multiply it. Default 1: a shared subscription
-   * needs broker support that MQTT 3.1.1 cannot announce (aedes accepts one
-   * and never delivers), so more connections are for brokers you know.
+   * or `plantops-<clientId>` when none is given). The broker gives each
+   * connection its own window of unacknowledged messages and its own queue
+   * (on a stock Mosquitto with MQTT 5: 65,535 in flight and 1,000 queued,
+   * then it drops; EMQX: 32 and 1,000; HiveMQ: 50 and 1,000), so N
+   * connections absorb N times the burst or outage and, on a small window,
+   * N times the rate. The price: the broker deals a device's messages out to
+   * the connections in turn, so their order, and a status's order with the
+   * readings around it, is no longer kept. Needs a broker with shared
+   * subscriptions (Mosquitto, also for 3.1.1; EMQX; HiveMQ; not aedes, which
+   * accepts `$share` and never delivers). Default 1.
    */
   readonly connections?: number
   /**

@@ -43,14 +43,14 @@ const PUBLISHERS = Number(process.env.BENCH_PUBLISHERS ?? 2)
  * pay for publishing. Resolves `started` once every publisher is loaded and
  * told to go, and the returned promise once all have published.
  */
-async function publish(prefix: string, count: number, rate = 0): Promise<{ started: number; done: Promise<void> }> {
+async function publish(prefix: string, count: number, rate = 0, url = brokerUrl): Promise<{ started: number; done: Promise<void> }> {
   const script = fileURLToPath(new URL('./mqtt-publisher.ts', import.meta.url))
   const share = Math.ceil(count / PUBLISHERS)
   const children = Array.from({ length: PUBLISHERS }, (_, p) =>
     spawn(process.execPath, ['--import', 'tsx', script], {
       env: {
         ...process.env,
-        MQTT_URL: brokerUrl,
+        MQTT_URL: url,
         PREFIX: prefix,
         COUNT: String(Math.min(share, count - p * share)),
         RATE: String(rate / PUBLISHERS),
@@ -123,6 +123,42 @@ async function ingest(delivery: 'at-least-once' | 'at-most-once', count: number,
   return { rate: count / seconds, p50: percentile(50), p99: percentile(99) }
 }
 
+/**
+ * The stock-broker section: a private Mosquitto on the machine's own
+ * configuration file (Debian's limits), every ingestor and writer option at
+ * its default but those named, the same publishers. Counts published against
+ * stored: the broker drops what overflows its queue before the ingestor sees it.
+ */
+async function stockBroker(count: number, rate: number, options: { protocolVersion?: 4; connections?: number } = {}) {
+  const broker = await startMosquitto({ stock: true })
+  try {
+    const prefix = `bench-${randomBytes(3).toString('hex')}`
+    const writer = createTelemetryWriter(db, { logger: false })
+    const ingestor = await createMqttIngestor({ url: broker.url, writer, clientId: `bench-stock-${randomBytes(3).toString('hex')}`, topicPrefix: prefix, logger: false, ...options })
+    const { started, done } = await publish(prefix, count, rate, broker.url)
+    await done
+    // Stored is final once nothing more arrives for two seconds (what the broker dropped never will).
+    let last = -1
+    let lastChange = performance.now()
+    while (writer.stats().written < count && performance.now() - lastChange < 2_000) {
+      if (writer.stats().written !== last) [last, lastChange] = [writer.stats().written, performance.now()]
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    const seconds = (performance.now() - started) / 1000
+    const stored = writer.stats().written
+    const window = ingestor.stats().connections[0]!.window
+    const protocolVersion = ingestor.stats().protocolVersion
+    await ingestor.close({ forgetSession: true })
+    await writer.close()
+    return { rate: stored / seconds, stored, window, protocolVersion }
+  } finally {
+    await broker.stop()
+  }
+}
+
+const STOCK_V4_RATE = Number(process.env.BENCH_STOCK_V4_RATE ?? 6_000)
+const STOCK_V4_MESSAGES = STOCK_V4_RATE * 10
+
 console.log(`broker: ${process.env.MQTT_URL ? `MQTT_URL (${brokerUrl})` : 'a private Mosquitto'}; database: ${process.env.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : 'embedded PGlite'}; ${COUNT.toLocaleString('en')} QoS 1 messages from 1,000 devices`)
 try {
   const ceiling = await bareSubscriber()
@@ -134,6 +170,22 @@ try {
   const latency = await ingest('at-least-once', LATENCY_RATE * LATENCY_SECONDS, LATENCY_RATE)
   console.log(`latency at ${LATENCY_RATE.toLocaleString('en')} msg/s, at-least-once  p50 ${latency.p50} ms, p99 ${latency.p99} ms (maxBatchAgeMs 100)`)
   console.log(`\nat-least-once is ${(alo.rate / amo.rate).toFixed(2)}× at-most-once and ${(alo.rate / ceiling).toFixed(2)}× the bare subscriber`)
+
+  console.log(`\nstock-config Mosquitto (Debian's /etc/mosquitto/mosquitto.conf: 1,000 queued per session), ingestor and writer defaults`)
+  const line = (label: string, r: Awaited<ReturnType<typeof stockBroker>>, published: number) =>
+    console.log(
+      `${label.padEnd(39)}${Math.round(r.rate).toLocaleString('en').padStart(8)} msg/s; published ${published.toLocaleString('en')}, stored ${r.stored.toLocaleString('en')}, lost ${(published - r.stored).toLocaleString('en')} (window ${r.window ?? '-'})`,
+    )
+  const v5 = await stockBroker(COUNT, 0)
+  line(`MQTT ${v5.protocolVersion === 5 ? '5' : '3.1.1'} (default), as fast as published`, v5, COUNT)
+  const v5two = await stockBroker(COUNT, 0, { connections: 2 })
+  line('MQTT 5, connections: 2, as fast as published', v5two, COUNT)
+  const v4 = await stockBroker(STOCK_V4_MESSAGES, STOCK_V4_RATE, { protocolVersion: 4 })
+  line(`MQTT 3.1.1 forced, offered ${STOCK_V4_RATE.toLocaleString('en')} msg/s`, v4, STOCK_V4_MESSAGES)
+  console.log(
+    `\nstock MQTT 5 is ${(v5.rate / alo.rate).toFixed(2)}× the tuned at-least-once figure (${(v5two.rate / alo.rate).toFixed(2)}× with 2 connections; target ≥ 0.8); ` +
+      `3.1.1 forced ${Math.round(v4.rate).toLocaleString('en')} msg/s (target ≥ 5,000); lost ${COUNT - v5.stored}, ${COUNT - v5two.stored} and ${STOCK_V4_MESSAGES - v4.stored} (target 0)`,
+  )
 } finally {
   await db.destroy()
   await dispose()

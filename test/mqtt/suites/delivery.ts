@@ -88,7 +88,7 @@ function deliverySuite(kind: BrokerKind, backend: Backend): void {
       // fill the broker's whole window (a stock Mosquitto caps 3.1.1 clients): then they wait for the cause to go.
       const capped = protocolVersion === 4 && broker.stockMosquitto
       if (!capped) await eventually(async () => (await rows(bystander)).n === 100, 'the other device is written meanwhile', 30_000)
-      await eventually(() => ingestor.stats().connections[0]!.renewals > 0, 'the connection is renewed to get the refused messages back', 30_000)
+      await eventually(() => ingestor.stats().connections.some((c) => c.renewals > 0), 'a connection is renewed to get the refused messages back', 30_000)
       expect(writer.refused).toBeGreaterThanOrEqual(capped ? 20 : 25)
       writer.refusing = false
       await eventually(async () => (await rows(victim)).n === 25 && (await rows(bystander)).n === 100, 'every refused message comes back and is written', 60_000)
@@ -115,15 +115,16 @@ function deliverySuite(kind: BrokerKind, backend: Backend): void {
     await publisher.publishAsync(`${topicPrefix}/${timed}/telemetry`, JSON.stringify({ time: base, humidity: 5 }), { qos: 1, retain: true })
     await publisher.publishAsync(`${topicPrefix}/${untimed}/telemetry`, JSON.stringify({ humidity: 6 }), { qos: 1, retain: true })
     try {
-      // Each start is a new session: the broker replays both retained messages every time.
+      // Each start is a new session: the broker replays both retained messages every time. (One connection:
+      // a shared subscription, as several connections use, is never sent retained messages, MQTT 5 §4.8.2.)
       for (let run = 0; run < 2; run += 1) {
-        const { writer, ingestor } = await start(topicPrefix)
+        const { writer, ingestor } = await start(topicPrefix, { connections: 1 })
         await eventually(() => ingestor.stats().received === 2, 'both retained messages are replayed')
         await writer.flush()
         await eventually(() => ingestor.stats().heldAcks === 0, 'both are acknowledged')
-        const [{ ingestor: done, writer: w }] = open.splice(0)
-        await done!.close({ forgetSession: true })
-        await w!.close()
+        open.splice(0)
+        await ingestor.close({ forgetSession: true })
+        await writer.close()
       }
       expect(await rows(timed)).toEqual({ n: 1, distinct: 1 })
       expect(await rows(untimed)).toEqual({ n: 0, distinct: 0 })
