@@ -6,9 +6,8 @@ import { HeldAcks } from './held-acks.js'
 import type { Delivery } from './receive.js'
 import { brokerWindowAdvice } from './window.js'
 
-/** A window is a cap of the broker's once the inflow stopped at the same height this often among the latest stalls. */
+/** A window is a cap of the broker's once the inflow stopped at the same height this many times in a row. */
 const STALLS_TO_KNOW_A_CAP = 3
-const STALLS_REMEMBERED = 8
 /** Fewer held than this at a stall says more about the publishers than about the broker. */
 const SMALLEST_WINDOW = 10
 /** A window below this, on a broker that queues only so much behind it, deserves a warning. */
@@ -38,7 +37,7 @@ export interface ConnectionStats {
    * `null` before the first stall.
    */
   readonly window: number | null
-  /** Whether the inflow keeps stopping at one height (three of the latest eight stalls): a cap the broker sets, not a pause of the publishers. */
+  /** Whether the inflow stopped at one height three times in a row: a cap the broker sets, not a pause of the publishers. */
   readonly windowCapped: boolean
   /** Times the connection was renewed so the broker would send again messages that could not be made durable. */
   readonly renewals: number
@@ -261,7 +260,7 @@ export class BrokerConnection {
   #noteStall(held: number): void {
     this.#highest = Math.max(this.#highest, held)
     this.#recent.push(held)
-    if (this.#recent.length > STALLS_REMEMBERED) this.#recent.shift()
+    if (this.#recent.length > STALLS_TO_KNOW_A_CAP) this.#recent.shift()
     this.#cap = capOf(this.#recent)
     if (this.#cap === null || this.#cap >= SMALL_WINDOW || this.#warned) return
     this.#warned = true
@@ -293,14 +292,11 @@ export class BrokerConnection {
   }
 }
 
-/** The height the inflow keeps stopping at: seen at least three times among the latest stalls, and not tiny. */
+/** The height the inflow keeps stopping at: the latest three stalls at one height, and not a tiny one. */
 function capOf(recent: readonly number[]): number | null {
-  let cap: number | null = null
-  for (const height of recent) {
-    if (height < SMALLEST_WINDOW || height === cap) continue
-    if (recent.filter((h) => h === height).length >= STALLS_TO_KNOW_A_CAP && (cap === null || height > cap)) cap = height
-  }
-  return cap
+  const latest = recent.slice(-STALLS_TO_KNOW_A_CAP)
+  const height = latest[0]!
+  return latest.length === STALLS_TO_KNOW_A_CAP && height >= SMALLEST_WINDOW && latest.every((h) => h === height) ? height : null
 }
 
 function rejected(): Promise<never> {
