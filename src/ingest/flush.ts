@@ -6,6 +6,7 @@ import type { ResolvedWriterOptions } from './options.js'
 import type { PacketTracker, RejectReason } from './outcome.js'
 import type { Reading } from './packet.js'
 import { jsonPayload } from './payload.js'
+import { placeStatuses, statusLetter } from './statuses.js'
 import {
   insertAlerts,
   insertDeadLetters,
@@ -182,44 +183,6 @@ function placeReadings(
     return { letter: letterFor(entries, reason, reason === 'unknown_device' ? `no device "${id}"` : `device "${id}" is decommissioned`), entries }
   })
   return { placed, duplicates, refused }
-}
-
-/**
- * Which statuses to apply after the batch's rows: per device, the last status
- * in lane order, unless a reading written after it shows the device is back
- * (its rows mark it online). Unknown and retired devices' statuses are refused.
- */
-function placeStatuses(
-  entries: readonly Entry[],
-  devices: ReadonlyMap<string, DeviceInfo>,
-  written: ReadonlySet<ReadingEntry>,
-): { applied: Map<string, 'online' | 'offline'>; accepted: StatusEntry[]; refused: { entry: StatusEntry; reason: RejectReason }[] } {
-  const applied = new Map<string, 'online' | 'offline'>()
-  const accepted: StatusEntry[] = []
-  const refused: { entry: StatusEntry; reason: RejectReason }[] = []
-  for (const entry of entries) {
-    if (entry.kind === 'reading' && written.has(entry)) applied.delete(entry.reading.deviceId)
-    if (entry.kind !== 'status') continue
-    const device = devices.get(entry.deviceId)
-    const reason = !device ? 'unknown_device' : device.decommissioned ? 'decommissioned_device' : undefined
-    if (reason) refused.push({ entry, reason })
-    else {
-      applied.set(entry.deviceId, entry.status)
-      accepted.push(entry)
-    }
-  }
-  return { applied, accepted, refused }
-}
-
-function statusLetter(entry: StatusEntry, reason: RejectReason): DeadLetter {
-  return {
-    receivedAt: new Date(entry.receivedAtMs),
-    deviceId: entry.deviceId,
-    source: entry.source,
-    payload: jsonPayload({ deviceId: entry.deviceId, status: entry.status }),
-    reason,
-    detail: reason === 'unknown_device' ? `no device "${entry.deviceId}"` : `device "${entry.deviceId}" is decommissioned`,
-  }
 }
 
 /** Each device's newest time among the rows (epoch ms), for `last_seen_at`. */

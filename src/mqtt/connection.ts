@@ -78,13 +78,13 @@ export class BrokerConnection {
   readonly client: MqttClient
   readonly #spec: ConnectionSpec
   readonly #acks: HeldAcks | undefined
-  /** What the broker answered to CONNECT. */
-  connack!: IConnackPacket
+  /** What the broker answered to the first CONNECT. */
+  #connack: IConnackPacket | undefined
   #filters: readonly string[] = []
   #received = 0
   #lastMessageAt = 0
   #idleTimer: NodeJS.Timeout | undefined
-  /** The most PUBACKs held at any stall, and the heights of the latest stalls. */
+  /** The most PUBACKs held at any stall, the heights of the latest three, and the cap they show. */
   #highest = 0
   readonly #recent: number[] = []
   #cap: number | null = null
@@ -100,7 +100,7 @@ export class BrokerConnection {
       clientId: spec.clientId,
       clean: false,
       protocolVersion: spec.protocolVersion,
-      reconnectPeriod: 0, // until the first CONNACK: a refusal must reach open(), not be retried
+      reconnectPeriod: 0, // until the first CONNACK: a refusal must reach connect(), not be retried
       connectTimeout: 10_000,
       ...(spec.protocolVersion === 5 && { properties: { sessionExpiryInterval: spec.sessionExpirySeconds, receiveMaximum: 65_535 } }),
       ...spec.mqtt,
@@ -115,7 +115,7 @@ export class BrokerConnection {
     const connection = new BrokerConnection(spec)
     const { client } = connection
     try {
-      connection.connack = await new Promise<IConnackPacket>((resolve, reject) => {
+      connection.#connack = await new Promise<IConnackPacket>((resolve, reject) => {
         client.once('connect', resolve)
         client.once('error', reject)
       })
@@ -128,15 +128,10 @@ export class BrokerConnection {
     return connection
   }
 
-  /** Whether the broker offers shared subscriptions: MQTT 5 says so in CONNACK; 3.1.1 cannot tell (aedes accepts one and never delivers). */
-  get sharedSubscriptions(): 'yes' | 'no' | 'unknown' {
-    if (this.#spec.protocolVersion === 4) return 'unknown'
-    return this.connack.properties?.sharedSubscriptionAvailable === false ? 'no' : 'yes'
-  }
-
   /** Subscribes at QoS 1 (MQTT 5: retained messages only for a subscription the session did not have). */
   async subscribe(filters: readonly string[]): Promise<void> {
-    if (filters.some((filter) => filter.startsWith('$share/')) && this.sharedSubscriptions === 'no') {
+    // MQTT 5 brokers say in CONNACK when they have no shared subscriptions; 3.1.1 cannot tell.
+    if (filters.some((filter) => filter.startsWith('$share/')) && this.#connack?.properties?.sharedSubscriptionAvailable === false) {
       throw new ConfigurationError('the broker does not support shared subscriptions ($share/…): use one connection and no shareGroup')
     }
     this.#filters = filters
@@ -251,10 +246,15 @@ export class BrokerConnection {
       this.#idleTimer = setTimeout(() => this.#onIdle(), Math.ceil(this.#spec.idleFlushMs - quietFor))
       return
     }
-    const held = this.heldAcks
-    if (held === 0) return
-    this.#noteStall(held)
-    this.#spec.flush()
+    // A timer can fire late because the event loop was busy, with messages waiting unread in the
+    // socket: only after one more turn, whose I/O phase reads them, is a quiet inflow a real stall.
+    const before = this.#received
+    setImmediate(() => {
+      const held = this.heldAcks
+      if (this.#received !== before || held === 0) return
+      this.#noteStall(held)
+      this.#spec.flush()
+    })
   }
 
   #noteStall(held: number): void {
