@@ -156,7 +156,7 @@ async function stockBroker(count: number, rate: number, options: { protocolVersi
   }
 }
 
-const STOCK_V4_RATE = Number(process.env.BENCH_STOCK_V4_RATE ?? 6_000)
+const STOCK_V4_RATE = Number(process.env.BENCH_STOCK_V4_RATE ?? 5_500)
 const STOCK_V4_MESSAGES = STOCK_V4_RATE * 10
 
 console.log(`broker: ${process.env.MQTT_URL ? `MQTT_URL (${brokerUrl})` : 'a private Mosquitto'}; database: ${process.env.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : 'embedded PGlite'}; ${COUNT.toLocaleString('en')} QoS 1 messages from 1,000 devices`)
