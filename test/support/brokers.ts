@@ -44,3 +44,11 @@ export const machineBroker: BrokerKind = {
     return { url: process.env.MQTT_URL, stockMosquitto: process.env.CI === 'true', stop: async () => {} }
   },
 }
+
+/** Closes what a test opened, forgetting the broker sessions so nothing is left on a shared broker. */
+export async function closeIngestion(open: { ingestor: { close(o: { forgetSession: boolean }): Promise<void> }; writer: { close(o: { timeoutMs: number }): Promise<void> } }[]): Promise<void> {
+  for (const { ingestor, writer } of open.splice(0)) {
+    await ingestor.close({ forgetSession: true }).catch(() => {})
+    await writer.close({ timeoutMs: 2_000 }).catch(() => {})
+  }
+}

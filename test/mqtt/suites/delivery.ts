@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createDatabase, migrateToLatest, TelemetryWriter, type PacketMeta, type WriteReceipt } from '../../../src/index.js'
 import { createMqttIngestor, type MqttIngestor, type MqttIngestorOptions } from '../../../src/mqtt/index.js'
 import { backends, type Backend } from '../../support/backends.js'
-import type { BrokerKind, TestBroker } from '../../support/brokers.js'
+import { closeIngestion, type BrokerKind, type TestBroker } from '../../support/brokers.js'
 import { eventually } from '../../support/eventually.js'
 import { randomMac, useMigratedDatabase } from '../../support/migrated.js'
 
@@ -44,12 +44,7 @@ function deliverySuite(kind: BrokerKind, backend: Backend): void {
     broker = await kind.start()
     publisher = await mqtt.connectAsync(broker.url, { clientId: `publisher-${randomBytes(3).toString('hex')}` })
   })
-  afterEach(async () => {
-    for (const { ingestor, writer } of open.splice(0)) {
-      await ingestor.close({ forgetSession: true }).catch(() => {})
-      await writer.close({ timeoutMs: 2_000 }).catch(() => {})
-    }
-  })
+  afterEach(() => closeIngestion(open))
   afterAll(async () => {
     await publisher?.endAsync()
     await broker?.stop()
@@ -183,10 +178,7 @@ function deliverySuite(kind: BrokerKind, backend: Backend): void {
         ])
         expect(atMostOnce.ingestor.stats().statusUpdates).toBe(0)
       } finally {
-        for (const { ingestor, writer } of open.splice(0)) {
-          await ingestor.close({ forgetSession: true }).catch(() => {})
-          await writer.close({ timeoutMs: 2_000 }).catch(() => {})
-        }
+        await closeIngestion(open)
         await db.destroy()
       }
     })

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createTelemetryWriter, type TelemetryWriter } from '../../../src/index.js'
 import { createMqttIngestor, type MqttIngestor, type MqttIngestorOptions } from '../../../src/mqtt/index.js'
 import { backends, type Backend } from '../../support/backends.js'
-import type { BrokerKind, TestBroker } from '../../support/brokers.js'
+import { closeIngestion, type BrokerKind, type TestBroker } from '../../support/brokers.js'
 import { eventually } from '../../support/eventually.js'
 import { randomMac, useMigratedDatabase } from '../../support/migrated.js'
 import { stall } from '../../support/stall.js'
@@ -31,12 +31,7 @@ function loadSuite(kind: BrokerKind, backend: Backend): void {
   beforeAll(async () => {
     broker = await kind.start()
   })
-  afterEach(async () => {
-    for (const { ingestor, writer } of open.splice(0)) {
-      await ingestor.close({ forgetSession: true }).catch(() => {})
-      await writer.close({ timeoutMs: 2_000 }).catch(() => {})
-    }
-  })
+  afterEach(() => closeIngestion(open))
   afterAll(async () => {
     await broker?.stop()
   })
