@@ -192,18 +192,24 @@ export class BrokerConnection {
 
   /**
    * Disconnects. With `forgetSession`, the broker also drops the session
-   * (its subscriptions and queue): MQTT 5 says so in DISCONNECT, 3.1.1
-   * needs a clean connection of the same id.
+   * (its subscriptions and queue). MQTT 5 says so in DISCONNECT; but a
+   * DISCONNECT can be lost with its connection, so a clean connection of the
+   * same id, opened and closed at once, makes sure on every protocol.
    */
   async end(forgetSession: boolean): Promise<void> {
     clearTimeout(this.#idleTimer)
     clearTimeout(this.#renewTimer)
+    const v5 = this.#spec.protocolVersion === 5
     if (!forgetSession) return void (await this.client.endAsync())
-    if (this.#spec.protocolVersion === 5 && this.client.connected) {
-      return void (await this.client.endAsync(false, { properties: { sessionExpiryInterval: 0 } }))
-    }
-    await this.client.endAsync()
-    const cleaner = await mqtt.connectAsync(this.#spec.url, { ...this.#spec.mqtt, clientId: this.#spec.clientId, clean: true, protocolVersion: 4, reconnectPeriod: 0 })
+    await this.client.endAsync(false, v5 && this.client.connected ? { properties: { sessionExpiryInterval: 0 } } : {})
+    const cleaner = await mqtt.connectAsync(this.#spec.url, {
+      ...this.#spec.mqtt,
+      clientId: this.#spec.clientId,
+      clean: true,
+      protocolVersion: this.#spec.protocolVersion,
+      reconnectPeriod: 0,
+      ...(v5 && { properties: { sessionExpiryInterval: 0 } }),
+    })
     await cleaner.endAsync()
   }
 
