@@ -1,4 +1,4 @@
-import type { Logger } from '../src/logging/logger.js'
+import type { Logger } from '../src/util/logger.js'
 
 /**
  * What to do about TimescaleDB when creating `telemetry`:

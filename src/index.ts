@@ -1,6 +1,6 @@
 export * from './schema/index.js'
 export * from './errors/index.js'
-export * from './logging/index.js'
+export { consoleLogger, silentLogger, type Logger } from './util/logger.js'
 export * from './connection/index.js'
 export * from './migrator/index.js'
 export * from './repositories/index.js'

@@ -5,15 +5,32 @@ import { PGlite } from '@electric-sql/pglite'
 import { sql } from 'kysely'
 import pg from 'pg'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { ConfigurationError, createDatabase, migrateToLatest, type PGliteLike } from '../src/index.js'
+import { ConfigurationError, createDatabase, migrateToLatest, ValidationError, type PGliteLike } from '../src/index.js'
 import { createServerDatabase, describeEachBackend, describeServer, type TestDatabase } from './support/backends.js'
 
 describe('createDatabase', () => {
   it('refuses two connection sources at once, naming both', () => {
-    const pglite = {} as PGliteLike
+    const pglite = { query: async () => ({ rows: [] }), exec: async () => undefined, close: async () => undefined } as unknown as PGliteLike
     expect(() => createDatabase({ connectionString: 'postgres://x@localhost/db', pglite })).toThrow(
       new ConfigurationError('createDatabase takes one connection source, but got connectionString and pglite.'),
     )
+  })
+
+  it('validates its options like every entry point: unknown keys and bad values are refused before connecting', () => {
+    const typo = { connectionstring: 'postgres://x@localhost/db' } as never
+    expect(() => createDatabase(typo)).toThrow(new ValidationError('createDatabase options', [{ path: [], message: 'Unrecognized key: "connectionstring"' }]))
+    expect(() => createDatabase({ connectionString: 'postgres://x@localhost/db', max: 0 })).toThrow(/^invalid createDatabase options: max: /)
+    expect(() => createDatabase({ connectionString: 'postgres://x@localhost/db', logger: console.log as never })).toThrow(
+      'invalid createDatabase options: logger: must be a logger with debug, info, warn and error methods, or false for silence',
+    )
+  })
+
+  it('takes logger: false for silence, as the writer, the ingestor and the migrator do', async () => {
+    const pglite = new PGlite()
+    const db = createDatabase({ pglite, logger: false })
+    expect((await sql<{ n: number }>`SELECT 1 AS n`.execute(db)).rows).toEqual([{ n: 1 }])
+    await db.destroy()
+    await pglite.close()
   })
 
   it('uses a host PGlite instance and never closes it', async () => {

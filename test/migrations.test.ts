@@ -4,6 +4,7 @@ import {
   MigrationError,
   TimescaleUnavailableError,
   UnknownMigrationsError,
+  ValidationError,
   migrateDown,
   migrateTo,
   migrateToLatest,
@@ -73,6 +74,14 @@ describeEachBackend('migrateToLatest', (backend) => {
       }
     },
   )
+
+  it('validates its options before any SQL: a misspelt key or mode is a ValidationError', async () => {
+    await expect(migrateToLatest(t.db, { timescaledb: 'yes' } as never)).rejects.toThrow(
+      /^invalid migrator options: timescaledb: Invalid option: expected one of "auto"\|"require"\|"off"$/,
+    )
+    await expect(migrateToLatest(t.db, { loger: false } as never)).rejects.toThrow(ValidationError)
+    expect(await tablesIn(t.db)).toEqual([])
+  })
 
   it('applies nothing on a second run', async () => {
     await migrateToLatest(t.db, { logger: false })

@@ -1,6 +1,8 @@
 import { Kysely, PostgresDialect, type KyselyPlugin, type LogConfig, type PostgresPool } from 'kysely'
 import { ConfigurationError } from '../errors/errors.js'
-import { consoleLogger, type Logger } from '../logging/logger.js'
+import { z } from 'zod'
+import { loggerOption, resolveLogger, type Logger } from '../util/logger.js'
+import { validate } from '../util/validate.js'
 import type { Database } from '../schema/database.js'
 import { startEmbeddedPglite } from './embedded.js'
 import { borrowedPool, createOwnedPgPool } from './pg-pool.js'
@@ -40,13 +42,33 @@ export interface CreateDatabaseOptions {
   readonly statementTimeoutMs?: number
   /** How long to wait for a new connection, in milliseconds. Default 10 000. */
   readonly connectionTimeoutMs?: number
-  /** Where pool warnings go. Default: the console. */
-  readonly logger?: Logger
+  /** Where pool warnings go: a pino-compatible logger, or `false` for silence. Default: the console. */
+  readonly logger?: Logger | false
   /** Kysely's query log option, passed through. */
   readonly log?: LogConfig
   /** Kysely plugins, passed through. */
   readonly plugins?: KyselyPlugin[]
 }
+
+const objectWith = (method: string) => (value: unknown) =>
+  typeof value === 'object' && value !== null && typeof (value as Record<string, unknown>)[method] === 'function'
+const milliseconds = z.number().int().min(0).max(2_147_483_647)
+
+const optionsSchema = z.strictObject({
+  connectionString: z.string().min(1).optional(),
+  pool: z.custom<PostgresPool>(objectWith('connect'), { message: 'must be a pg Pool' }).optional(),
+  pglite: z.custom<PGliteLike>(objectWith('query'), { message: 'must be a PGlite instance' }).optional(),
+  dataDir: z.string().min(1).optional(),
+  env: z.record(z.string(), z.string().optional()).optional(),
+  applicationName: z.string().max(63).optional(),
+  min: z.number().int().min(0).max(10_000).optional(),
+  max: z.number().int().min(1).max(10_000).optional(),
+  statementTimeoutMs: milliseconds.optional(),
+  connectionTimeoutMs: milliseconds.optional(),
+  logger: loggerOption,
+  log: z.custom<LogConfig>((value) => typeof value === 'function' || Array.isArray(value), { message: 'must be a function or a list of levels' }).optional(),
+  plugins: z.array(z.custom<KyselyPlugin>(objectWith('transformQuery'), { message: 'must be a Kysely plugin' })).optional(),
+})
 
 function chosenSources(options: CreateDatabaseOptions): string[] {
   const sources = ['connectionString', 'pool', 'pglite', 'dataDir'] as const
@@ -72,7 +94,7 @@ function resolvePool(options: CreateDatabaseOptions): ResolvedPool {
       max: options.max ?? 10,
       statementTimeoutMs: options.statementTimeoutMs ?? 60_000,
       connectionTimeoutMs: options.connectionTimeoutMs ?? 10_000,
-      logger: options.logger ?? consoleLogger,
+      logger: resolveLogger(options.logger),
     })
     return { pool, access: { kind: 'pg', pool } }
   }
@@ -104,7 +126,7 @@ function resolvePool(options: CreateDatabaseOptions): ResolvedPool {
  * ```
  */
 export function createDatabase(options: CreateDatabaseOptions = {}): Kysely<Database> {
-  const { pool, access } = resolvePool(options)
+  const { pool, access } = resolvePool(validate(optionsSchema, options, 'createDatabase options'))
   const db = new Kysely<Database>({
     dialect: new PostgresDialect({ pool }),
     ...(options.log ? { log: options.log } : {}),

@@ -1,6 +1,6 @@
 import pg from 'pg'
 import type { PostgresPool } from 'kysely'
-import type { Logger } from '../logging/logger.js'
+import type { Logger } from '../util/logger.js'
 
 const INT8_OID = 20
 

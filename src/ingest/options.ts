@@ -1,6 +1,6 @@
 import { z } from 'zod'
-import { validate } from '../repositories/shared/validate.js'
-import { consoleLogger, silentLogger, type Logger } from '../logging/logger.js'
+import { validate } from '../util/validate.js'
+import { loggerOption, resolveLogger, type Logger } from '../util/logger.js'
 import type { RejectReason } from './outcome.js'
 
 /**
@@ -97,7 +97,7 @@ const optionsSchema = z.strictObject({
   maxRetryDelayMs: positiveInt(3_600_000).default(10_000),
   defaultAlertCooldownSeconds: z.number().int().min(0).default(3_600),
   randomPageCost: z.number().positive().max(1_000).nullable().default(1.1),
-  logger: z.custom<Logger | false>().optional(),
+  logger: loggerOption,
   onFlush: z.custom<(info: FlushInfo) => void>((v) => typeof v === 'function').optional(),
   onError: z.custom<(error: unknown, info: FlushErrorInfo) => void>((v) => typeof v === 'function').optional(),
 })
@@ -106,8 +106,7 @@ export type ResolvedWriterOptions = Omit<z.output<typeof optionsSchema>, 'logger
 
 export function resolveWriterOptions(options: TelemetryWriterOptions): ResolvedWriterOptions {
   const parsed = validate(optionsSchema, options, 'telemetry writer options')
-  const logger = parsed.logger === false ? silentLogger : (parsed.logger ?? consoleLogger)
-  return Object.freeze({ ...parsed, logger })
+  return Object.freeze({ ...parsed, logger: resolveLogger(parsed.logger) })
 }
 
 /**

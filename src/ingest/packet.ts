@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { METRICS, METRIC_RANGES, type Metric } from '../schema/metrics.js'
 import { withoutNegativeZero } from '../schema/numbers.js'
-import { idSchema, isId } from '../repositories/shared/fields.js'
+import { idSchema, isId } from '../schema/fields.js'
 
 /**
  * Numbers below this are epoch **seconds**, numbers at or above it epoch

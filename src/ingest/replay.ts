@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely'
 import { z } from 'zod'
-import { validate } from '../repositories/shared/validate.js'
+import { validate } from '../util/validate.js'
 import type { Database } from '../schema/database.js'
 import type { TelemetryWriter } from './writer.js'
 

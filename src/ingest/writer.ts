@@ -4,7 +4,7 @@ import { isMissingSchemaError, isTransientDatabaseError } from '../errors/sqlsta
 import type { Database } from '../schema/database.js'
 import { DeviceContext } from './device-context.js'
 import { WriterAbortedError, WriterClosedError } from './errors.js'
-import { isId } from '../repositories/shared/fields.js'
+import { isId } from '../schema/fields.js'
 import { CarefulRetry, deviceOf, flushBatch, type BatchResult, type Entry, type ReadingEntry, type StatusEntry } from './flush.js'
 import { PacketTracker, type RejectReason, type WriteReceipt } from './outcome.js'
 import { resolveWriterOptions, type ResolvedWriterOptions, type TelemetryWriterOptions, type WriterStats } from './options.js'
@@ -14,6 +14,8 @@ import type { DeadLetterInput, PacketMeta } from './packet-meta.js'
 import { jsonPayload } from './payload.js'
 import { replayRejects, type ReplayOptions, type ReplayReport } from './replay.js'
 import { storeFor, type Store } from './store.js'
+import { backoffDelayMs, type BackoffPolicy } from '../util/backoff.js'
+import { sleep } from '../util/sleep.js'
 
 /** Estimated memory of one buffered reading (entry, reading, row, arrays). */
 const READING_BYTES = 320
@@ -27,10 +29,6 @@ function arrivalMs(meta: PacketMeta): number | ValidationError {
   if (meta.receivedAt === undefined) return Date.now()
   const ms = meta.receivedAt instanceof Date ? meta.receivedAt.getTime() : Number.NaN
   return Number.isNaN(ms) ? new ValidationError('packet meta', [{ path: ['receivedAt'], message: 'must be a valid Date' }]) : ms
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
 }
 
 type Waiter = { entries: Entry[]; bytes: number; tracker: PacketTracker; admit: (receipt: WriteReceipt) => void }
@@ -47,6 +45,7 @@ type Waiter = { entries: Entry[]; bytes: number; tracker: PacketTracker; admit: 
  */
 export class TelemetryWriter {
   readonly #options: ResolvedWriterOptions
+  readonly #retryPolicy: BackoffPolicy
   readonly #store: Store
   readonly #context = new DeviceContext()
   readonly #lanes: Lane[]
@@ -66,6 +65,7 @@ export class TelemetryWriter {
     options: TelemetryWriterOptions = {},
   ) {
     this.#options = resolveWriterOptions(options)
+    this.#retryPolicy = Object.freeze({ initialMs: this.#options.initialRetryDelayMs, maxMs: this.#options.maxRetryDelayMs, jitter: 'full' })
     this.#store = storeFor(db)
     const concurrency = this.#options.concurrency ?? (this.#store.canCopy ? 2 : 1)
     this.#lanes = Array.from({ length: concurrency }, () => new Lane())
@@ -324,8 +324,7 @@ export class TelemetryWriter {
           continue
         }
         const transient = isTransientDatabaseError(error)
-        const ceiling = Math.min(this.#options.maxRetryDelayMs, this.#options.initialRetryDelayMs * 2 ** (attempt - 1))
-        const retryInMs = Math.round(Math.random() * ceiling)
+        const retryInMs = backoffDelayMs(this.#retryPolicy, attempt)
         this.#stats.retries += 1
         const fields = { err: error, attempt, rows: batch.length, retryInMs }
         const message = isMissingSchemaError(error)

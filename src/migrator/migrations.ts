@@ -1,7 +1,7 @@
 import type { Migration, MigrationProvider } from './kysely-migration.js'
 import { buildMigrations } from '../../migrations/index.js'
 import { MigrationError } from '../errors/errors.js'
-import { consoleLogger, type Logger } from '../logging/logger.js'
+import { consoleLogger, type Logger } from '../util/logger.js'
 import type { ResolvedMigratorOptions } from './options.js'
 
 /**

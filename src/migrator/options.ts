@@ -1,5 +1,7 @@
 import type { TimescaleMode } from '../../migrations/index.js'
-import { consoleLogger, silentLogger, type Logger } from '../logging/logger.js'
+import { z } from 'zod'
+import { loggerOption, resolveLogger, type Logger } from '../util/logger.js'
+import { validate } from '../util/validate.js'
 
 /**
  * The table where applied migrations are recorded (Kysely's format, so kysely-ctl shares it).
@@ -53,10 +55,14 @@ export interface ResolvedMigratorOptions {
   readonly logger: Logger
 }
 
+const optionsSchema = z.strictObject({
+  timescaledb: z.enum(['auto', 'require', 'off']).default('auto'),
+  unknownMigrations: z.enum(['warn', 'error']).default('warn'),
+  logger: loggerOption,
+})
+
+/** Validates {@link MigratorOptions} (unknown keys refused) and fills in the defaults. */
 export function resolveMigratorOptions(options: MigratorOptions = {}): ResolvedMigratorOptions {
-  return Object.freeze({
-    timescaledb: options.timescaledb ?? 'auto',
-    unknownMigrations: options.unknownMigrations ?? 'warn',
-    logger: options.logger === false ? silentLogger : (options.logger ?? consoleLogger),
-  })
+  const parsed = validate(optionsSchema, options, 'migrator options')
+  return Object.freeze({ ...parsed, logger: resolveLogger(parsed.logger) })
 }

@@ -1,7 +1,8 @@
 import mqtt, { type IClientOptions, type IClientSubscribeOptions, type IConnackPacket, type ISubscriptionMap, type MqttClient } from 'mqtt'
 import { ConfigurationError } from '../errors/errors.js'
 import type { WriteReceipt } from '../ingest/outcome.js'
-import type { Logger } from '../logging/logger.js'
+import { backoffDelayMs, type BackoffPolicy } from '../util/backoff.js'
+import type { Logger } from '../util/logger.js'
 import { HeldAcks } from './held-acks.js'
 import type { Delivery } from './receive.js'
 import { brokerWindowAdvice } from './window.js'
@@ -13,8 +14,7 @@ const SMALLEST_WINDOW = 10
 /** A window below this, on a broker that queues only so much behind it, deserves a warning. */
 const SMALL_WINDOW = 1_000
 /** Renewing a connection to get back unacknowledged messages: at most this often, doubling while nothing else gets through. */
-const REDELIVERY_DELAY_MS = 1_000
-const MAX_REDELIVERY_DELAY_MS = 30_000
+const RENEWAL_BACKOFF: BackoffPolicy = Object.freeze({ initialMs: 1_000, maxMs: 30_000, jitter: 'none' })
 
 /**
  * One broker connection of an ingestor, from `ingestor.stats().connections`.
@@ -284,7 +284,7 @@ export class BrokerConnection {
    */
   #scheduleRenewal(): void {
     if (this.#renewTimer !== undefined || this.#spec.closing()) return
-    const delay = Math.min(MAX_REDELIVERY_DELAY_MS, REDELIVERY_DELAY_MS * 2 ** this.#fruitlessRenewals)
+    const delay = backoffDelayMs(RENEWAL_BACKOFF, this.#fruitlessRenewals + 1)
     this.#renewTimer = setTimeout(() => {
       this.#renewTimer = undefined
       if (this.#spec.closing() || !this.client.connected) return

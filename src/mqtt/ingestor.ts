@@ -3,6 +3,7 @@ import { BrokerConnection, isProtocolRefusal, type ConnectionSpec, type Connecti
 import { resolveIngestorOptions, type MqttIngestorOptions, type ResolvedIngestorOptions } from './options.js'
 import { createReceiver } from './receive.js'
 import { prefixLayout, sharedFilters } from './topics.js'
+import { sleep } from '../util/sleep.js'
 
 export type { MqttIngestorOptions } from './options.js'
 
@@ -92,10 +93,6 @@ async function connectFirst(settings: ResolvedIngestorOptions, spec: (clientId: 
 const CLOSE_WAIT_MS = 5_000
 /** When leaving for good, the broker has sent all it queued for us once nothing arrived for this long. */
 const LEAVE_QUIET_MS = 100
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
-}
 
 /**
  * Connects to an MQTT broker, subscribes to the fleet's topics at QoS 1 with a

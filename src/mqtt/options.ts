@@ -2,8 +2,8 @@ import { hostname } from 'node:os'
 import type { IClientOptions } from 'mqtt'
 import { z } from 'zod'
 import type { TelemetryWriter } from '../ingest/writer.js'
-import { consoleLogger, silentLogger, type Logger } from '../logging/logger.js'
-import { validate } from '../repositories/shared/validate.js'
+import { loggerOption, resolveLogger, type Logger } from '../util/logger.js'
+import { validate } from '../util/validate.js'
 import type { PayloadDecoder } from './decode.js'
 import type { TopicLayout } from './topics.js'
 
@@ -116,13 +116,12 @@ const optionsSchema = z.strictObject({
   sessionExpirySeconds: z.number().int().min(0).max(0xffffffff).default(7 * 24 * 3600),
   idleFlushMs: z.number().int().min(1).max(60_000).default(5),
   mqtt: z.custom<IClientOptions>((v) => typeof v === 'object' && v !== null).optional(),
-  logger: z.custom<Logger | false>().optional(),
+  logger: loggerOption,
 })
 
 export type ResolvedIngestorOptions = Omit<z.output<typeof optionsSchema>, 'logger' | 'clientId'> & { logger: Logger; clientId: string }
 
 export function resolveIngestorOptions(options: MqttIngestorOptions): ResolvedIngestorOptions {
   const parsed = validate(optionsSchema, options, 'MQTT ingestor options')
-  const logger = parsed.logger === false ? silentLogger : (parsed.logger ?? consoleLogger)
-  return Object.freeze({ ...parsed, logger, clientId: parsed.clientId ?? `plantops-ingest-${hostname()}` })
+  return Object.freeze({ ...parsed, logger: resolveLogger(parsed.logger), clientId: parsed.clientId ?? `plantops-ingest-${hostname()}` })
 }

@@ -1,4 +1,4 @@
-import { isId } from '../repositories/shared/fields.js'
+import { isId } from '../schema/fields.js'
 
 /**
  * What a topic says: whose it is, and whether it carries telemetry or a status.

@@ -1,3 +1,5 @@
+import { z } from 'zod'
+
 /**
  * The logger plantops-db writes to: the subset of pino's interface it uses,
  * so a pino (or bunyan-style) logger can be passed as is. Each method takes an
@@ -70,3 +72,22 @@ export const silentLogger: Logger = Object.freeze({
   warn() {},
   error() {},
 })
+
+function isLogger(value: unknown): value is Logger {
+  if (typeof value !== 'object' || value === null) return false
+  const methods = value as Record<string, unknown>
+  return ['debug', 'info', 'warn', 'error'].every((name) => typeof methods[name] === 'function')
+}
+
+/** The `logger` option every entry point takes: a {@link Logger}, or `false` for silence. */
+export const loggerOption = z
+  .custom<Logger | false>((value) => value === false || isLogger(value), {
+    message: 'must be a logger with debug, info, warn and error methods, or false for silence',
+  })
+  .optional()
+
+/** The logger an entry point writes to: the one given, silence for `false`, else the console. */
+export function resolveLogger(option: Logger | false | undefined): Logger {
+  if (option === false) return silentLogger
+  return option ?? consoleLogger
+}

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { withoutNegativeZero } from '../../schema/numbers.js'
+import { withoutNegativeZero } from './numbers.js'
 
 /**
  * Text PostgreSQL stores exactly as given: no NUL characters (TEXT cannot hold

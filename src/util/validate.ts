@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { ValidationError } from '../../errors/errors.js'
+import { ValidationError } from '../errors/errors.js'
 
 /**
  * Parses `input` with `schema`, or throws a `ValidationError` listing every
