@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely'
-import type { Migration } from '../src/migrator/kysely-migration.js'
+import type { Migration } from '../src/schema/migration.js'
 
 export const createAlerts: Migration = {
   async up(db: Kysely<unknown>) {

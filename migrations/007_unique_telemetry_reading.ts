@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely'
-import type { Migration } from '../src/migrator/kysely-migration.js'
+import type { Migration } from '../src/schema/migration.js'
 
 /**
  * One reading per device per instant, so a packet delivered twice can never

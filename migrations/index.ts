@@ -1,4 +1,4 @@
-import type { Migration } from '../src/migrator/kysely-migration.js'
+import type { Migration } from '../src/schema/migration.js'
 import { createPlants } from './001_create_plants.js'
 import { createDevices } from './002_create_devices.js'
 import { createTelemetry } from './003_create_telemetry.js'
@@ -10,8 +10,7 @@ import { createTelemetryRejects } from './008_create_telemetry_rejects.js'
 import { trackDeviceContext } from './009_track_device_context.js'
 import type { MigrationContext } from './context.js'
 
-export type { MigrationContext, TimescaleMode } from './context.js'
-export { isHypertable, timescaleExtensionState, type TimescaleExtensionState } from './timescaledb.js'
+export type { MigrationContext } from './context.js'
 
 /**
  * Every migration of this release, by name. Imported statically, so they are

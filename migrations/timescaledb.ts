@@ -1,36 +1,7 @@
 import { sql, type Kysely } from 'kysely'
 import { TimescaleUnavailableError } from '../src/errors/errors.js'
+import { isHypertable, timescaleExtensionState } from '../src/schema/timescaledb.js'
 import type { MigrationContext } from './context.js'
-
-/**
- * Whether TimescaleDB is `installed` in this database, merely `available` to
- * `CREATE EXTENSION`, or `unavailable` on this server.
- *
- * @example
- * ```ts
- * const { telemetry } = await migrateToLatest(db)
- * if (telemetry.timescaledb === 'available') console.log('TimescaleDB could be enabled')
- * ```
- */
-export type TimescaleExtensionState = 'installed' | 'available' | 'unavailable'
-
-/** The state of the TimescaleDB extension in the connected database. */
-export async function timescaleExtensionState(db: Kysely<any>): Promise<TimescaleExtensionState> {
-  const { rows } = await sql<{ installed: boolean }>`
-    SELECT installed_version IS NOT NULL AS installed
-    FROM pg_available_extensions WHERE name = 'timescaledb'`.execute(db)
-  if (rows.length === 0) return 'unavailable'
-  return rows[0]!.installed ? 'installed' : 'available'
-}
-
-/** Whether `table` (in the current schema) is a TimescaleDB hypertable. */
-export async function isHypertable(db: Kysely<any>, table: string): Promise<boolean> {
-  if ((await timescaleExtensionState(db)) !== 'installed') return false
-  const { rows } = await sql<{ found: number }>`
-    SELECT 1 AS found FROM timescaledb_information.hypertables
-    WHERE hypertable_schema = current_schema() AND hypertable_name = ${table}`.execute(db)
-  return rows.length > 0
-}
 
 function reasonOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error)

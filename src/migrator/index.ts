@@ -1,5 +1,4 @@
 export { createMigrator, migrateDown, migrateTo, migrateToLatest, type MigrationReport } from './migrator.js'
 export { migrations } from './migrations.js'
 export { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, type MigratorOptions } from './options.js'
-export type { TimescaleMode, TimescaleExtensionState } from '../../migrations/index.js'
-export type { Migration, MigrationProvider, MigrationResultSet, MigratorLike } from './kysely-migration.js'
+export type { MigrationProvider, MigrationResultSet, MigratorLike } from './kysely-migration.js'

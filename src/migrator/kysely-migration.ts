@@ -1,25 +1,5 @@
 import * as kysely from 'kysely'
-import type { Kysely } from 'kysely'
-
-/**
- * One migration: `up` applies it, `down` reverts it. The same shape as
- * Kysely's own `Migration`, declared here because kysely 0.28 exports it from
- * `kysely` and 0.29 only from `kysely/migration`.
- *
- * @example
- * ```ts
- * import { sql } from 'kysely'
- * import type { Migration } from 'plantops-db'
- * const addNotes: Migration = {
- *   up: async (db) => void (await sql`ALTER TABLE plants ADD COLUMN notes TEXT`.execute(db)),
- *   down: async (db) => void (await sql`ALTER TABLE plants DROP COLUMN notes`.execute(db)),
- * }
- * ```
- */
-export interface Migration {
-  up(db: Kysely<any>): Promise<void>
-  down?(db: Kysely<any>): Promise<void>
-}
+import type { Migration } from '../schema/migration.js'
 
 /**
  * Kysely's `MigrationProvider`, by shape: where a migrator gets its migrations.

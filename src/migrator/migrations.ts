@@ -1,4 +1,5 @@
-import type { Migration, MigrationProvider } from './kysely-migration.js'
+import type { Migration } from '../schema/migration.js'
+import type { MigrationProvider } from './kysely-migration.js'
 import { buildMigrations } from '../../migrations/index.js'
 import { MigrationError } from '../errors/errors.js'
 import { consoleLogger, type Logger } from '../util/logger.js'

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely'
-import { isHypertable, timescaleExtensionState, type TimescaleExtensionState } from '../../migrations/index.js'
+import { isHypertable, timescaleExtensionState, type TimescaleExtensionState } from '../schema/timescaledb.js'
 import { MigrationError, TimescaleUnavailableError, UnknownMigrationsError } from '../errors/errors.js'
 import { migrationApi, type MigrationResultSet, type MigratorLike } from './kysely-migration.js'
 import { knownMigrationNames, migrationProvider } from './migrations.js'

@@ -1,4 +1,4 @@
-import type { TimescaleMode } from '../../migrations/index.js'
+import type { TimescaleMode } from '../schema/timescaledb.js'
 import { z } from 'zod'
 import { loggerOption, resolveLogger, type Logger } from '../util/logger.js'
 import { validate } from '../util/validate.js'

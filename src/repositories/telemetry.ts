@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely'
 import { z } from 'zod'
-import { isHypertable } from '../../migrations/index.js'
+import { isHypertable } from '../schema/timescaledb.js'
 import { InvalidStateError, MissingReferenceError, TimescaleUnavailableError } from '../errors/errors.js'
 import type { Database, Telemetry } from '../schema/database.js'
 import { METRICS } from '../schema/metrics.js'
