@@ -1,4 +1,5 @@
 import { isStatementLevelError, isTransientDatabaseError } from '../errors/sqlstate.js'
+import { metricObject } from '../schema/metric-values.js'
 import { alertCandidates } from './alert-rules.js'
 import { BatchKeys } from './batch-keys.js'
 import type { DeviceContext } from './device-context.js'
@@ -86,7 +87,7 @@ type Placed = Row & { readonly entry: ReadingEntry }
 /** The dead letter for readings of one packet refused together (their device is unknown or retired). */
 function letterFor(entries: readonly ReadingEntry[], reason: RejectReason, detail: string): DeadLetter {
   const first = entries[0]!
-  const readings = entries.map(({ reading }) => ({ time: new Date(reading.timeMs), ...valuesObject(reading.values) }))
+  const readings = entries.map(({ reading }) => ({ time: new Date(reading.timeMs), ...metricObject(reading.values) }))
   return {
     receivedAt: new Date(first.receivedAtMs),
     deviceId: first.reading.deviceId,
@@ -95,11 +96,6 @@ function letterFor(entries: readonly ReadingEntry[], reason: RejectReason, detai
     reason,
     detail,
   }
-}
-
-function valuesObject(values: Reading['values']): Record<string, number> {
-  const names = ['soil_moisture', 'temperature', 'humidity', 'light_level']
-  return Object.fromEntries(names.flatMap((name, i) => (values[i] === null ? [] : [[name, values[i]!]])))
 }
 
 /**

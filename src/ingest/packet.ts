@@ -1,6 +1,8 @@
 import { z } from 'zod'
-import { METRICS, METRIC_RANGES, type Metric } from '../schema/metrics.js'
+import { metricProblem, metricProblemMessage, type MetricProblem, type MetricRow } from '../schema/metric-values.js'
+import { METRICS, type Metric } from '../schema/metrics.js'
 import { withoutNegativeZero } from '../schema/numbers.js'
+import { hasAMetric } from '../schema/readings.js'
 import { idSchema, isId } from '../schema/fields.js'
 
 /**
@@ -56,15 +58,6 @@ export function parsePacketTime(value: unknown): Date | undefined {
   return ms === undefined ? undefined : new Date(ms)
 }
 
-/** Why a metric value is refused, or undefined when it is fine. */
-function metricProblem(metric: Metric, value: unknown): 'schema' | 'non_finite' | 'implausible' | undefined {
-  if (value === undefined || value === null) return undefined
-  if (typeof value !== 'number') return 'schema'
-  if (!Number.isFinite(value)) return 'non_finite'
-  const { min, max } = METRIC_RANGES[metric]
-  return value < min || value > max ? 'implausible' : undefined
-}
-
 const timeSchema = z.unknown().transform((value, context) => {
   const date = parsePacketTime(value)
   if (date) return date
@@ -80,13 +73,7 @@ function metricField(metric: Metric) {
   return z.unknown().transform((value, context) => {
     const problem = metricProblem(metric, value)
     if (problem === undefined) return value === undefined || value === null ? null : withoutNegativeZero(value as number)
-    const { min, max, unit } = METRIC_RANGES[metric]
-    const message = {
-      schema: `${metric} must be a number`,
-      non_finite: `${metric} must be a finite number`,
-      implausible: `${metric} must be between ${min} and ${max} ${unit} (a physically plausible reading)`,
-    }[problem]
-    context.addIssue({ code: 'custom', message, params: { reason: problem } })
+    context.addIssue({ code: 'custom', message: metricProblemMessage(metric, problem), params: { reason: problem } })
     return z.NEVER
   })
 }
@@ -96,13 +83,10 @@ const metricSchemas = Object.fromEntries(METRICS.map((metric) => [metric, metric
   z.ZodOptional<ReturnType<typeof metricField>>
 >
 
-function hasMetric(reading: Partial<Record<Metric, number | null>>): boolean {
-  return METRICS.some((metric) => reading[metric] !== null && reading[metric] !== undefined)
-}
-const needsMetric = { message: `a reading needs at least one of ${METRICS.join(', ')}` }
+const needsMetric = { message: hasAMetric.message }
 
-const readingSchema = z.object({ time: timeSchema, ...metricSchemas }).refine(hasMetric, needsMetric)
-const singleSchema = z.object({ deviceId: idSchema, time: timeSchema.optional(), ...metricSchemas }).refine(hasMetric, needsMetric)
+const readingSchema = z.object({ time: timeSchema, ...metricSchemas }).refine(hasAMetric.check, needsMetric)
+const singleSchema = z.object({ deviceId: idSchema, time: timeSchema.optional(), ...metricSchemas }).refine(hasAMetric.check, needsMetric)
 const backlogSchema = z.object({ deviceId: idSchema, readings: z.array(readingSchema).min(1).max(MAX_BACKLOG_READINGS) })
 
 /**
@@ -135,10 +119,10 @@ export interface Reading {
   readonly deviceId: string
   /** Epoch milliseconds. */
   readonly timeMs: number
-  readonly values: readonly [number | null, number | null, number | null, number | null]
+  readonly values: MetricRow
 }
 
-export type PacketProblem = { reason: 'schema' | 'non_finite' | 'implausible'; detail: string }
+export type PacketProblem = { reason: MetricProblem; detail: string }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -146,7 +130,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 /** The hot path: plain checks, with the same predicates the zod schema uses. */
 function readingOf(deviceId: string, raw: Record<string, unknown>, timeMs: number): Reading | 'invalid' {
-  const values = [null, null, null, null] as [number | null, number | null, number | null, number | null]
+  const values: (number | null)[] = new Array(METRICS.length).fill(null)
   let present = false
   for (let i = 0; i < METRICS.length; i += 1) {
     const value = raw[METRICS[i]!]

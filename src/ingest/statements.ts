@@ -1,5 +1,7 @@
 import type { Thresholds } from '../schema/json-columns.js'
 import { markDevicesSeenQuery, setDeviceStatusesQuery } from '../repositories/device-statements.js'
+import { METRICS } from '../schema/metrics.js'
+import { telemetryColumns, type MetricRow } from '../schema/metric-values.js'
 import { copyBinaryPayload, copyTextPayload } from './copy-format.js'
 import type { Session } from './store.js'
 
@@ -9,41 +11,48 @@ export interface Row {
   readonly timeMs: number
   readonly deviceId: string
   readonly plantId: string | null
-  readonly values: readonly (number | null)[]
+  readonly values: MetricRow
 }
 
-export const TELEMETRY_COLUMNS = ['time', 'device_id', 'plant_id', 'soil_moisture', 'temperature', 'humidity', 'light_level'] as const
-
-/** The rows as the seven arrays `unnest` takes, column by column. */
-function columnsOf(rows: readonly Row[]): unknown[] {
+/** The rows as the arrays `unnest` takes, column by column: time, device, plant, then each metric. */
+function columnsOf(rows: readonly Row[], metrics: readonly string[]): unknown[] {
   return [
     rows.map((r) => new Date(r.timeMs).toISOString()),
     rows.map((r) => r.deviceId),
     rows.map((r) => r.plantId),
-    ...[0, 1, 2, 3].map((i) => rows.map((r) => r.values[i])),
+    ...metrics.map((_, i) => rows.map((r) => r.values[i] ?? null)),
   ]
 }
 
-const UNNEST_ROWS = `unnest($1::timestamptz[], $2::text[], $3::text[], $4::float8[], $5::float8[], $6::float8[], $7::float8[])`
+/** `unnest` over the arrays of {@link columnsOf}, each cast to its column's type. */
+function unnestRows(metrics: readonly string[]): string {
+  const types = ['timestamptz', 'text', 'text', ...metrics.map(() => 'float8')]
+  return `unnest(${types.map((type, i) => `$${i + 1}::${type}[]`).join(', ')})`
+}
 
-/** The fast path: every row straight in; fails with 23505 if any is already stored. */
-export async function insertRows(session: Session, rows: readonly Row[]): Promise<void> {
-  if (session.copy) return session.copy('telemetry', TELEMETRY_COLUMNS, copyBinaryPayload(rows), 'binary')
-  await session.query(`INSERT INTO telemetry (${TELEMETRY_COLUMNS.join(', ')}) SELECT * FROM ${UNNEST_ROWS}`, columnsOf(rows))
+/**
+ * The fast path: every row straight in; fails with 23505 if any is already
+ * stored. `metrics` is the table's metric columns, in order (`METRICS`).
+ */
+export async function insertRows(session: Session, rows: readonly Row[], metrics: readonly string[] = METRICS): Promise<void> {
+  const columns = telemetryColumns(metrics)
+  if (session.copy) return session.copy('telemetry', columns, copyBinaryPayload(rows), 'binary')
+  await session.query(`INSERT INTO telemetry (${columns.join(', ')}) SELECT * FROM ${unnestRows(metrics)}`, columnsOf(rows, metrics))
 }
 
 /** The slow path: rows not yet stored go in; returns the keys (`device|ms`) it wrote. */
-export async function insertNewRows(session: Session, rows: readonly Row[]): Promise<Set<string>> {
+export async function insertNewRows(session: Session, rows: readonly Row[], metrics: readonly string[] = METRICS): Promise<Set<string>> {
   const conflict = `ON CONFLICT (device_id, time) DO NOTHING RETURNING device_id, time`
+  const columns = telemetryColumns(metrics)
   let result: { rows: { device_id: string; time: Date }[] }
   if (session.copy) {
     await session.query('CREATE TEMP TABLE IF NOT EXISTS plantops_incoming (LIKE telemetry) ON COMMIT DELETE ROWS')
     await session.query('TRUNCATE plantops_incoming')
-    await session.copy('plantops_incoming', TELEMETRY_COLUMNS, copyTextPayload(rows), 'text')
+    await session.copy('plantops_incoming', columns, copyTextPayload(rows), 'text')
     result = await session.query(`INSERT INTO telemetry SELECT * FROM plantops_incoming ${conflict}`)
   } else {
-    const columns = TELEMETRY_COLUMNS.join(', ')
-    result = await session.query(`INSERT INTO telemetry (${columns}) SELECT * FROM ${UNNEST_ROWS} ${conflict}`, columnsOf(rows))
+    const sql = `INSERT INTO telemetry (${columns.join(', ')}) SELECT * FROM ${unnestRows(metrics)} ${conflict}`
+    result = await session.query(sql, columnsOf(rows, metrics))
   }
   return new Set(result.rows.map((r) => rowKey(r.device_id, r.time.getTime())))
 }

@@ -1,6 +1,6 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely'
 import type { PlanData, SensorTypes, Thresholds } from './json-columns.js'
-import type { AlertDirection, DeviceStatus } from './metrics.js'
+import type { AlertDirection, DeviceStatus, Metric } from './metrics.js'
 
 /**
  * A `TIMESTAMPTZ` column: node-postgres and PGlite return a `Date`; a `Date`
@@ -77,15 +77,11 @@ export interface DevicesTable {
  * type Moisture = TelemetryTable['soil_moisture'] // number | null
  * ```
  */
-export interface TelemetryTable {
+export type TelemetryTable = {
   time: Timestamp
   device_id: string | null
   plant_id: string | null
-  soil_moisture: number | null
-  temperature: number | null
-  humidity: number | null
-  light_level: number | null
-}
+} & { [M in Metric]: number | null }
 
 /**
  * `alerts`: a reading that crossed one of its plant's thresholds.

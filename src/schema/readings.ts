@@ -1,17 +1,15 @@
 import { z } from 'zod'
-import { METRICS, METRIC_RANGES, type Metric } from './metrics.js'
+import { metricProblem, metricProblemMessage } from './metric-values.js'
+import { METRICS, type Metric } from './metrics.js'
 import { withoutNegativeZero } from './numbers.js'
 
-/** Zod's default `number` message names the type, not the problem; these name the problem. */
+/** Zod's default `number` message names the type, not the problem; `metricProblem` names the problem. */
 function metricValueSchema(metric: Metric) {
-  const { min, max, unit } = METRIC_RANGES[metric]
   return z
-    .number({
-      error: (issue) => (typeof issue.input === 'number' ? `${metric} must be a finite number` : `${metric} must be a number`),
-    })
-    .refine(Number.isFinite, { message: `${metric} must be a finite number` })
-    .refine((value) => value >= min && value <= max, {
-      message: `${metric} must be between ${min} and ${max} ${unit} (a physically plausible reading)`,
+    .number({ error: (issue) => metricProblemMessage(metric, typeof issue.input === 'number' ? 'non_finite' : 'schema') })
+    .superRefine((value, context) => {
+      const problem = metricProblem(metric, value)
+      if (problem !== undefined) context.addIssue({ code: 'custom', message: metricProblemMessage(metric, problem) })
     })
     .transform(withoutNegativeZero)
 }
