@@ -1,5 +1,7 @@
 import { METRICS } from '../schema/metrics.js'
-import type { AlertCandidate, DeviceInfo, Row } from './statements.js'
+import type { AlertCandidate } from '../repositories/alert-statements.js'
+import type { DeviceInfo } from './device-context.js'
+import type { Row } from './statements.js'
 
 /**
  * The threshold crossings in a batch: for each (plant, metric, direction) the

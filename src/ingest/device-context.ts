@@ -1,5 +1,20 @@
-import { readContextEpoch, selectDevices, type DeviceInfo } from './statements.js'
+import { deviceContextQuery } from '../repositories/device-statements.js'
+import type { Thresholds } from '../schema/json-columns.js'
+import { readContextEpoch } from './statements.js'
 import type { Session } from './store.js'
+
+/** What the writer needs to know about a device, for a batch. */
+export interface DeviceInfo {
+  readonly plantId: string | null
+  readonly decommissioned: boolean
+  readonly thresholds: Thresholds | null
+}
+
+/** The devices among `ids` that exist, as the writer sees them. */
+export async function readDevices(session: Session, ids: readonly string[]): Promise<Map<string, DeviceInfo>> {
+  const { rows } = await session.execute(deviceContextQuery(ids))
+  return new Map(rows.map((r) => [r.id, { plantId: r.plant_id, decommissioned: r.decommissioned === true, thresholds: r.thresholds }]))
+}
 
 /**
  * Device plant, retirement and thresholds, cached across batches. The cache
@@ -19,7 +34,7 @@ export class DeviceContext {
       this.#epoch = epoch
     }
     const missing = ids.filter((id) => !this.#known.has(id))
-    if (missing.length > 0) for (const [id, info] of await selectDevices(session, missing)) this.#known.set(id, info)
+    if (missing.length > 0) for (const [id, info] of await readDevices(session, missing)) this.#known.set(id, info)
     const found = new Map<string, DeviceInfo>()
     for (const id of ids) {
       const info = this.#known.get(id)

@@ -1,4 +1,4 @@
-import type { Entry } from './flush.js'
+import type { Entry } from './entries.js'
 
 /** A batch being written: where it starts in its lane's sequence, and its entries. */
 export type Running = { start: number; entries: Entry[] }

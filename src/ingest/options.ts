@@ -4,14 +4,14 @@ import { loggerOption, resolveLogger, type Logger } from '../util/logger.js'
 import type { RejectReason } from './outcome.js'
 
 /**
- * What a flush did, for the `onFlush` hook.
+ * What one committed batch did, for the `onBatch` hook.
  *
  * @example
  * ```ts
- * const writer = createTelemetryWriter(db, { onFlush: (f: FlushInfo) => metrics.observe(f.durationMs) })
+ * const writer = createTelemetryWriter(db, { onBatch: (b: BatchInfo) => metrics.observe(b.durationMs) })
  * ```
  */
-export interface FlushInfo {
+export interface BatchInfo {
   readonly rows: number
   readonly written: number
   readonly duplicates: number
@@ -23,18 +23,34 @@ export interface FlushInfo {
 }
 
 /**
- * A failed flush attempt, for the `onError` hook. The batch is kept and retried.
+ * A failed attempt to commit a batch, for the `onError` hook. The batch is kept and retried.
  *
  * @example
  * ```ts
- * createTelemetryWriter(db, { onError: (err, info: FlushErrorInfo) => console.warn(info.transient, info.retryInMs) })
+ * createTelemetryWriter(db, { onError: (err, info: BatchErrorInfo) => console.warn(info.transient, info.retryInMs) })
  * ```
  */
-export interface FlushErrorInfo {
+export interface BatchErrorInfo {
   readonly attempt: number
   readonly transient: boolean
   readonly retryInMs: number
 }
+
+/**
+ * The name {@link BatchInfo} had in 0.1.
+ *
+ * @deprecated Use {@link BatchInfo}; this alias goes in 0.3.
+ * @example `const info: FlushInfo = { rows: 1, written: 1, duplicates: 0, rejected: 0, alerts: 0, durationMs: 3, attempt: 1 }`
+ */
+export type FlushInfo = BatchInfo
+
+/**
+ * The name {@link BatchErrorInfo} had in 0.1.
+ *
+ * @deprecated Use {@link BatchErrorInfo}; this alias goes in 0.3.
+ * @example `const info: FlushErrorInfo = { attempt: 1, transient: true, retryInMs: 80 }`
+ */
+export type FlushErrorInfo = BatchErrorInfo
 
 /**
  * Options of `createTelemetryWriter`; every one has a default.
@@ -61,7 +77,7 @@ export interface TelemetryWriterOptions {
   readonly maxFutureSkewMs?: number
   /** Readings older than this are refused (`time_skew`). Default 30 days. */
   readonly maxPastAgeMs?: number
-  /** First retry delay after a failed flush; doubles up to `maxRetryDelayMs`, with full jitter. Default 100 ms. */
+  /** First retry delay after a batch failed to commit; doubles up to `maxRetryDelayMs`, with full jitter. Default 100 ms. */
   readonly initialRetryDelayMs?: number
   /** Longest retry delay. Default 10 s. */
   readonly maxRetryDelayMs?: number
@@ -79,9 +95,11 @@ export interface TelemetryWriterOptions {
   /** A pino-compatible logger, or `false`. Default: the console. */
   readonly logger?: Logger | false
   /** Called after each committed batch. */
-  readonly onFlush?: (info: FlushInfo) => void
-  /** Called after each failed flush attempt (the batch is kept and retried). */
-  readonly onError?: (error: unknown, info: FlushErrorInfo) => void
+  readonly onBatch?: (info: BatchInfo) => void
+  /** @deprecated The name `onBatch` had in 0.1; it goes in 0.3. Give one of the two. */
+  readonly onFlush?: (info: BatchInfo) => void
+  /** Called after each failed attempt to commit a batch (the batch is kept and retried). */
+  readonly onError?: (error: unknown, info: BatchErrorInfo) => void
 }
 
 const positiveInt = (max: number) => z.number().int().min(1).max(max)
@@ -98,15 +116,21 @@ const optionsSchema = z.strictObject({
   defaultAlertCooldownSeconds: z.number().int().min(0).default(3_600),
   randomPageCost: z.number().positive().max(1_000).nullable().default(1.1),
   logger: loggerOption,
-  onFlush: z.custom<(info: FlushInfo) => void>((v) => typeof v === 'function').optional(),
-  onError: z.custom<(error: unknown, info: FlushErrorInfo) => void>((v) => typeof v === 'function').optional(),
+  onBatch: z.custom<(info: BatchInfo) => void>((v) => typeof v === 'function').optional(),
+  onFlush: z.custom<(info: BatchInfo) => void>((v) => typeof v === 'function').optional(),
+  onError: z.custom<(error: unknown, info: BatchErrorInfo) => void>((v) => typeof v === 'function').optional(),
 })
+  .refine((options) => options.onBatch === undefined || options.onFlush === undefined, {
+    message: 'give onBatch only: onFlush is its deprecated name',
+    path: ['onFlush'],
+  })
 
-export type ResolvedWriterOptions = Omit<z.output<typeof optionsSchema>, 'logger'> & { logger: Logger }
+export type ResolvedWriterOptions = Omit<z.output<typeof optionsSchema>, 'logger' | 'onFlush'> & { logger: Logger }
 
 export function resolveWriterOptions(options: TelemetryWriterOptions): ResolvedWriterOptions {
   const parsed = validate(optionsSchema, options, 'telemetry writer options')
-  return Object.freeze({ ...parsed, logger: resolveLogger(parsed.logger) })
+  const { onFlush, ...rest } = parsed
+  return Object.freeze({ ...rest, onBatch: rest.onBatch ?? onFlush, logger: resolveLogger(parsed.logger) })
 }
 
 /**
@@ -131,7 +155,7 @@ export interface WriterStats {
   readonly alerts: number
   /** Devices registered because a packet asked for it (`provisionIfUnknown`). */
   readonly devicesProvisioned: number
-  /** Failed flush attempts (each retried). */
+  /** Failed attempts to commit a batch (each retried). */
   readonly retries: number
   /** Batches committed. */
   readonly batches: number
@@ -140,5 +164,7 @@ export interface WriterStats {
   readonly bufferedBytes: number
   readonly inFlightBatches: number
   /** Duration of the last committed batch, in milliseconds. */
+  readonly lastBatchMs: number | null
+  /** @deprecated The name `lastBatchMs` had in 0.1; it goes in 0.3. */
   readonly lastFlushMs: number | null
 }

@@ -1,5 +1,3 @@
-import type { Thresholds } from '../schema/json-columns.js'
-import { markDevicesSeenQuery, setDeviceStatusesQuery } from '../repositories/device-statements.js'
 import { METRICS } from '../schema/metrics.js'
 import { telemetryColumns, type MetricRow } from '../schema/metric-values.js'
 import { copyBinaryPayload, copyTextPayload } from './copy-format.js'
@@ -103,20 +101,6 @@ export async function insertDeadLetters(session: Session, letters: readonly Dead
   )
 }
 
-/** Newest time (epoch ms) per device, once per batch, in one statement; never moves backwards. */
-export async function markDevicesSeen(session: Session, seen: ReadonlyMap<string, number>): Promise<void> {
-  if (seen.size === 0) return
-  const { sql, parameters } = session.compile(markDevicesSeenQuery([...seen.keys()], [...seen.values()].map((ms) => new Date(ms))))
-  await session.query(sql, parameters)
-}
-
-/** Applies the batch's last status per device, after its rows marked the devices seen. */
-export async function setDeviceStatuses(session: Session, statuses: ReadonlyMap<string, 'online' | 'offline'>): Promise<void> {
-  if (statuses.size === 0) return
-  const { sql, parameters } = session.compile(setDeviceStatusesQuery([...statuses.keys()], [...statuses.values()]))
-  await session.query(sql, parameters)
-}
-
 /**
  * Lowers `random_page_cost` for this transaction only (never raises it).
  * Each row COPY writes fires a foreign-key check against `plants` and
@@ -131,82 +115,4 @@ export async function planForSmallTables(session: Session, randomPageCost: numbe
 export async function readContextEpoch(session: Session): Promise<string> {
   const { rows } = await session.query<{ epoch: unknown }>('SELECT epoch FROM plantops_context_epoch')
   return String(rows[0]?.epoch ?? 0)
-}
-
-/** What the writer needs to know about a device, for a batch. */
-export interface DeviceInfo {
-  readonly plantId: string | null
-  readonly decommissioned: boolean
-  readonly thresholds: Thresholds | null
-}
-
-export async function selectDevices(session: Session, ids: readonly string[]): Promise<Map<string, DeviceInfo>> {
-  const { rows } = await session.query<{ id: string; plant_id: string | null; decommissioned: boolean; thresholds: Thresholds | null }>(
-    `SELECT d.id, d.plant_id, d.status = 'decommissioned' AS decommissioned, p.thresholds
-     FROM devices d LEFT JOIN plants p ON p.id = d.plant_id
-     WHERE d.id = ANY($1::text[])`,
-    [ids],
-  )
-  return new Map(rows.map((r) => [r.id, { plantId: r.plant_id, decommissioned: r.decommissioned === true, thresholds: r.thresholds }]))
-}
-
-/**
- * Devices a packet's source vouched for: no plant, no MQTT username, and a
- * password hash no password matches (`*`). They are left out of
- * `mosquittoPasswordFile()` until `devices.rotateCredentials()` issues real
- * credentials. Returns the rows inserted.
- */
-export async function insertProvisionedDevices(session: Session, ids: readonly string[]): Promise<number> {
-  const { rowCount } = await session.query(
-    `INSERT INTO devices (id, mqtt_password_hash, status) SELECT id, '*', 'provisioning' FROM unnest($1::text[]) AS id ON CONFLICT (id) DO NOTHING`,
-    [ids],
-  )
-  return rowCount
-}
-
-export async function readAlertCooldownSeconds(session: Session, fallback: number): Promise<number> {
-  const { rows } = await session.query<{ value: string }>(`SELECT value FROM settings WHERE key = 'alerts.cooldown_seconds'`)
-  const value = rows[0] === undefined ? Number.NaN : Number(rows[0].value)
-  return Number.isInteger(value) && value >= 0 ? value : fallback
-}
-
-/** A threshold crossing to record, unless the same one is still cooling down. */
-export interface AlertCandidate {
-  readonly plantId: string
-  readonly deviceId: string
-  readonly metric: string
-  readonly value: number
-  readonly threshold: number
-  readonly direction: 'below' | 'above'
-}
-
-/**
- * Inserts the candidates whose (plant, metric, direction) had no alert within
- * the cooldown. Advisory locks, taken in a fixed order, serialise concurrent
- * batches on the same key so two writers cannot both decide "no recent alert".
- */
-export async function insertAlerts(session: Session, candidates: readonly AlertCandidate[], cooldownSeconds: number): Promise<number> {
-  if (candidates.length === 0) return 0
-  const keys = candidates.map((c) => `plantops-alert:${c.plantId}:${c.metric}:${c.direction}`)
-  await session.query(`SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest($1::text[]) AS k ORDER BY k`, [keys])
-  const { rowCount } = await session.query(
-    `INSERT INTO alerts (plant_id, device_id, metric, value, threshold, direction)
-     SELECT c.plant_id, c.device_id, c.metric, c.value, c.threshold, c.direction
-     FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::float8[], $6::text[])
-       AS c(plant_id, device_id, metric, value, threshold, direction)
-     WHERE NOT EXISTS (
-       SELECT 1 FROM alerts a
-       WHERE a.plant_id = c.plant_id AND a.metric = c.metric AND a.direction = c.direction
-         AND a.sent_at > now() - make_interval(secs => $7::float8))`,
-    [
-      candidates.map((c) => c.plantId),
-      candidates.map((c) => c.deviceId),
-      candidates.map((c) => c.metric),
-      candidates.map((c) => c.value),
-      candidates.map((c) => c.threshold),
-      candidates.map((c) => c.direction),
-      cooldownSeconds,
-    ],
-  )
-  return rowCount
 }

@@ -1,7 +1,8 @@
-import type { Entry, ReadingEntry, StatusEntry } from './flush.js'
+import type { DeviceInfo } from './device-context.js'
+import type { Entry, ReadingEntry, StatusEntry } from './entries.js'
 import type { RejectReason } from './outcome.js'
 import { jsonPayload } from './payload.js'
-import type { DeadLetter, DeviceInfo } from './statements.js'
+import type { DeadLetter } from './statements.js'
 
 /**
  * Which statuses to apply after the batch's rows: per device, the last status

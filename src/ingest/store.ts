@@ -9,8 +9,8 @@ import type { Database } from '../schema/database.js'
 /** One transaction's connection, as the writer's statements see it. */
 export interface Session {
   query<R = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<{ rows: R[]; rowCount: number }>
-  /** A Kysely-built statement as SQL text and parameters, for `query`. */
-  compile(query: RawBuilder<unknown>): CompiledQuery
+  /** Runs a statement built with Kysely's `sql` (the repositories' `*-statements.ts`). */
+  execute<R>(query: RawBuilder<R>): Promise<{ rows: R[]; rowCount: number }>
   /** COPY `data`, encoded in `format`, into `table (columns)`; only where the driver can. */
   copy?(table: string, columns: readonly string[], data: Buffer, format: 'text' | 'binary'): Promise<void>
 }
@@ -35,6 +35,10 @@ function pgStore(pool: PostgresPool, db: Kysely<Database>): Store {
     canCopy: true,
     async transaction(work) {
       const client = (await pool.connect()) as unknown as PgClient
+      const query = async (text: string, values?: readonly unknown[]) => {
+        const { rows, rowCount } = await client.query(text, values as unknown[])
+        return { rows, rowCount: rowCount ?? rows.length }
+      }
       let broken: Error | undefined
       // The pool listens only to idle clients: without this, a connection lost
       // mid-transaction would be an unhandled 'error' event and crash the host.
@@ -43,10 +47,10 @@ function pgStore(pool: PostgresPool, db: Kysely<Database>): Store {
       try {
         await client.query('BEGIN')
         const result = await work({
-          compile: (query) => query.compile(db),
-          async query(text, values) {
-            const { rows, rowCount } = await client.query(text, values as unknown[])
-            return { rows, rowCount: rowCount ?? rows.length }
+          query,
+          execute(statement) {
+            const { sql, parameters } = statement.compile(db)
+            return query(sql, parameters)
           },
           async copy(table, columns, data, format) {
             const stream = client.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN (FORMAT ${format})`))
@@ -73,15 +77,16 @@ function kyselyStore(db: Kysely<Database>): Store {
   return {
     canCopy: false,
     transaction(work) {
-      return db.transaction().execute((trx) =>
-        work({
-          compile: (query) => query.compile(trx),
-          async query<R>(text: string, values: readonly unknown[] = []) {
-            const result = await trx.executeQuery<R>(CompiledQuery.raw(text, [...values]))
-            return { rows: result.rows, rowCount: Number(result.numAffectedRows ?? result.rows.length) }
-          },
-        }),
-      )
+      return db.transaction().execute((trx) => {
+        const run = async <R>(query: CompiledQuery) => {
+          const result = await trx.executeQuery<R>(query)
+          return { rows: result.rows, rowCount: Number(result.numAffectedRows ?? result.rows.length) }
+        }
+        return work({
+          query: (text, values = []) => run(CompiledQuery.raw(text, [...values])),
+          execute: (statement) => run(statement.compile(trx)),
+        })
+      })
     },
   }
 }

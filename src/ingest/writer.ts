@@ -5,7 +5,8 @@ import type { Database } from '../schema/database.js'
 import { DeviceContext } from './device-context.js'
 import { WriterAbortedError, WriterClosedError } from './errors.js'
 import { isId } from '../schema/fields.js'
-import { CarefulRetry, deviceOf, flushBatch, type BatchResult, type Entry, type ReadingEntry, type StatusEntry } from './flush.js'
+import { CarefulRetry, commitBatch, type BatchResult } from './commit.js'
+import { deviceOf, type Entry, type ReadingEntry, type StatusEntry } from './entries.js'
 import { PacketTracker, type RejectReason, type WriteReceipt } from './outcome.js'
 import { resolveWriterOptions, type ResolvedWriterOptions, type TelemetryWriterOptions, type WriterStats } from './options.js'
 import { readPacket, type Reading } from './packet.js'
@@ -57,7 +58,17 @@ export class TelemetryWriter {
   #heldBytes = 0
   #closed = false
   #aborted: WriterAbortedError | undefined
-  readonly #stats = { received: 0, written: 0, duplicates: 0, statusUpdates: 0, alerts: 0, devicesProvisioned: 0, retries: 0, batches: 0, lastFlushMs: null as number | null }
+  readonly #stats = {
+    received: 0,
+    written: 0,
+    duplicates: 0,
+    statusUpdates: 0,
+    alerts: 0,
+    devicesProvisioned: 0,
+    retries: 0,
+    batches: 0,
+    lastBatchMs: null as number | null,
+  }
   readonly #rejected: Partial<Record<RejectReason, number>> = {}
 
   constructor(
@@ -189,6 +200,7 @@ export class TelemetryWriter {
   stats(): WriterStats {
     return Object.freeze({
       ...this.#stats,
+      lastFlushMs: this.#stats.lastBatchMs,
       rejected: Object.freeze({ ...this.#rejected }),
       bufferedRows: this.#heldRows,
       bufferedBytes: this.#heldBytes,
@@ -301,13 +313,13 @@ export class TelemetryWriter {
       if (this.#aborted) return
       const started = performance.now()
       try {
-        const result = await flushBatch(this.#store, batch, this.#context, this.#options, careful)
+        const result = await commitBatch(this.#store, batch, this.#context, this.#options, careful)
         const durationMs = performance.now() - started
         this.#settle(result)
         this.#stats.batches += 1
-        this.#stats.lastFlushMs = durationMs
+        this.#stats.lastBatchMs = durationMs
         this.#release(batch.length, bytes)
-        this.#options.onFlush?.({
+        this.#options.onBatch?.({
           rows: batch.length,
           written: result.written.length,
           duplicates: result.duplicates.length,

@@ -1,4 +1,5 @@
 import { sql, type RawBuilder } from 'kysely'
+import type { Thresholds } from '../schema/json-columns.js'
 
 /**
  * Records when devices were last heard from and marks them online, in one
@@ -28,4 +29,36 @@ export function setDeviceStatusesQuery(ids: readonly string[], statuses: readonl
     UPDATE devices AS d SET status = v.status
     FROM unnest(${[...ids]}::text[], ${[...statuses]}::text[]) AS v(id, status)
     WHERE d.id = v.id AND d.status IS DISTINCT FROM 'decommissioned' AND d.status IS DISTINCT FROM v.status`
+}
+
+/**
+ * What the telemetry writer needs to know about devices for a batch: each
+ * one's plant, whether it is retired, and its plant's thresholds.
+ */
+export function deviceContextQuery(ids: readonly string[]): RawBuilder<DeviceContextRow> {
+  return sql<DeviceContextRow>`
+    SELECT d.id, d.plant_id, d.status = 'decommissioned' AS decommissioned, p.thresholds
+    FROM devices d LEFT JOIN plants p ON p.id = d.plant_id
+    WHERE d.id = ANY(${[...ids]}::text[])`
+}
+
+/** A row of {@link deviceContextQuery}. */
+export interface DeviceContextRow {
+  readonly id: string
+  readonly plant_id: string | null
+  readonly decommissioned: boolean
+  readonly thresholds: Thresholds | null
+}
+
+/**
+ * Registers devices a packet's source vouched for: no plant, no MQTT
+ * username, and a password hash no password matches (`*`). They are left out
+ * of `mosquittoPasswordFile()` until `devices.rotateCredentials()` issues
+ * real credentials. Existing ids are left alone.
+ */
+export function provisionDevicesQuery(ids: readonly string[]): RawBuilder<unknown> {
+  return sql`
+    INSERT INTO devices (id, mqtt_password_hash, status)
+    SELECT id, '*', 'provisioning' FROM unnest(${[...ids]}::text[]) AS id
+    ON CONFLICT (id) DO NOTHING`
 }

@@ -1,6 +1,6 @@
 import { sql } from 'kysely'
 import { expect, it } from 'vitest'
-import { WriterClosedError, createDatabase, createTelemetryWriter, migrateToLatest, type WriteOutcome } from '../../src/index.js'
+import { WriterClosedError, createDatabase, createTelemetryWriter, migrateToLatest, type BatchInfo, type WriteOutcome } from '../../src/index.js'
 import { describeEachBackend } from '../support/backends.js'
 import { eventually } from '../support/eventually.js'
 import { randomMac, rejectionOf, useMigratedDatabase } from '../support/migrated.js'
@@ -34,6 +34,27 @@ describeEachBackend('telemetry writer: close and statuses', (backend) => {
     expect(await count(device.id)).toBe(40)
     expect(writer.stats()).toMatchObject({ written: 40, bufferedRows: 0, inFlightBatches: 0 })
     expect(await rejectionOf(writer.write({ deviceId: device.id, humidity: 1 }))).toBeInstanceOf(WriterClosedError)
+  })
+
+  it('reports each committed batch to onBatch (and to onFlush, its deprecated name), in agreement with stats()', async () => {
+    const device = await provision()
+    const seen: BatchInfo[] = []
+    const writer = createTelemetryWriter(m.t.db, { logger: false, onBatch: (info) => seen.push(info) })
+    await writer.write({ deviceId: device.id, time: BASE, humidity: 1 })
+    await writer.write({ deviceId: device.id, time: BASE, humidity: 1 })
+    await writer.write({ deviceId: 'dev_nobody', time: BASE, humidity: 1 })
+    await writer.close()
+    expect(seen).toEqual([expect.objectContaining({ rows: 3, written: 1, duplicates: 1, rejected: 1, alerts: 0, attempt: 1 })])
+    expect(writer.stats()).toMatchObject({ batches: 1, written: 1, duplicates: 1, lastBatchMs: seen[0]!.durationMs, lastFlushMs: seen[0]!.durationMs })
+
+    const old: BatchInfo[] = []
+    const legacy = createTelemetryWriter(m.t.db, { logger: false, onFlush: (info) => old.push(info) })
+    await legacy.write({ deviceId: device.id, time: BASE + 1_000, humidity: 2 })
+    await legacy.close()
+    expect(old.map((info) => info.written)).toEqual([1])
+    expect(() => createTelemetryWriter(m.t.db, { onBatch: () => {}, onFlush: () => {} })).toThrow(
+      'invalid telemetry writer options: onFlush: give onBatch only: onFlush is its deprecated name',
+    )
   })
 
   it('applies statuses in lane order with the readings: a reading before a last will does not undo it, one after it does', async () => {

@@ -2,72 +2,17 @@ import { isStatementLevelError, isTransientDatabaseError } from '../errors/sqlst
 import { metricObject } from '../schema/metric-values.js'
 import { alertCandidates } from './alert-rules.js'
 import { BatchKeys } from './batch-keys.js'
-import type { DeviceContext } from './device-context.js'
 import type { ResolvedWriterOptions } from './options.js'
 import type { PacketTracker, RejectReason } from './outcome.js'
-import type { Reading } from './packet.js'
 import { jsonPayload } from './payload.js'
 import { placeStatuses, statusLetter } from './statuses.js'
-import {
-  insertAlerts,
-  insertDeadLetters,
-  insertNewRows,
-  insertRows,
-  markDevicesSeen,
-  setDeviceStatuses,
-  insertProvisionedDevices,
-  planForSmallTables,
-  readAlertCooldownSeconds,
-  rowKey,
-  selectDevices,
-  type DeadLetter,
-  type DeviceInfo,
-  type Row,
-} from './statements.js'
+import { insertAlertsQuery, lockAlertKeysQuery } from '../repositories/alert-statements.js'
+import { markDevicesSeenQuery, provisionDevicesQuery, setDeviceStatusesQuery } from '../repositories/device-statements.js'
+import { settingValueQuery } from '../repositories/settings-statements.js'
+import { readDevices, type DeviceContext, type DeviceInfo } from './device-context.js'
+import type { Entry, ReadingEntry, StatusEntry } from './entries.js'
+import { insertDeadLetters, insertNewRows, insertRows, planForSmallTables, rowKey, type DeadLetter, type Row } from './statements.js'
 import type { Session, Store } from './store.js'
-
-/** A validated reading waiting in the buffer. */
-export interface ReadingEntry {
-  readonly kind: 'reading'
-  readonly reading: Reading
-  readonly tracker: PacketTracker
-  readonly source: string | null
-  /** When the packet arrived, in epoch milliseconds. */
-  readonly receivedAtMs: number
-  /** Register the device if it is unknown (`PacketMeta.provisionIfUnknown`). */
-  readonly provision: boolean
-  /** Estimated bytes held, and when it was queued (ms), for the buffer's bounds and age. */
-  readonly bytes: number
-  readonly at: number
-}
-
-/** A packet refused before it reached a batch, waiting to be dead-lettered. */
-export interface RejectEntry {
-  readonly kind: 'reject'
-  readonly letter: DeadLetter
-  readonly tracker: PacketTracker
-  readonly bytes: number
-  readonly at: number
-}
-
-/** An `online` / `offline` status a device announced (a status message or its last will). */
-export interface StatusEntry {
-  readonly kind: 'status'
-  readonly deviceId: string
-  readonly status: 'online' | 'offline'
-  readonly tracker: PacketTracker
-  readonly source: string | null
-  readonly receivedAtMs: number
-  readonly bytes: number
-  readonly at: number
-}
-
-export type Entry = ReadingEntry | RejectEntry | StatusEntry
-
-/** The device an entry belongs to, which picks its lane: a device's entries stay in order. */
-export function deviceOf(entry: Entry): string | null {
-  return entry.kind === 'reading' ? entry.reading.deviceId : entry.kind === 'status' ? entry.deviceId : entry.letter.deviceId
-}
 
 /** What one committed batch did to its entries; applied to the trackers only after COMMIT. */
 export interface BatchResult {
@@ -194,8 +139,8 @@ function newestPerDevice(rows: readonly Row[]): Map<string, number> {
 /** The writer options a batch's transaction uses. */
 export type BatchSettings = Pick<ResolvedWriterOptions, 'defaultAlertCooldownSeconds' | 'randomPageCost'>
 
-/** The whole batch in one transaction: context, rows, dead letters, last seen, alerts. */
-export async function flushBatch(
+/** The whole batch in one transaction: context, rows, dead letters, last seen, statuses, alerts. */
+export async function commitBatch(
   store: Store,
   entries: readonly Entry[],
   context: DeviceContext,
@@ -244,20 +189,19 @@ export async function flushBatch(
       }
     }
 
-    const applied = new Map<string, 'online' | 'offline'>()
-    if (statuses.length > 0) {
-      const placedStatuses = placeStatuses(entries, devices, new Set(result.written))
-      for (const [id, status] of placedStatuses.applied) applied.set(id, status)
-      result.statuses.push(...placedStatuses.accepted)
-      for (const { entry, reason } of placedStatuses.refused) {
-        letters.push(statusLetter(entry, reason))
-        result.rejected.push({ entry, reason })
-      }
+    const placedStatuses = statuses.length > 0 ? placeStatuses(entries, devices, new Set(result.written)) : undefined
+    result.statuses.push(...(placedStatuses?.accepted ?? []))
+    for (const { entry, reason } of placedStatuses?.refused ?? []) {
+      letters.push(statusLetter(entry, reason))
+      result.rejected.push({ entry, reason })
     }
 
     await insertDeadLetters(session, letters)
     await markDevicesSeen(session, newestPerDevice(written))
-    await setDeviceStatuses(session, applied)
+    if (placedStatuses && placedStatuses.applied.size > 0) {
+      const { applied } = placedStatuses
+      await session.execute(setDeviceStatusesQuery([...applied.keys()], [...applied.values()]))
+    }
     return { ...result, provisioned, alerts: await raiseAlerts(session, written, devices, settings.defaultAlertCooldownSeconds) }
   })
 }
@@ -271,9 +215,9 @@ async function provisionUnknown(session: Session, readings: readonly ReadingEntr
   const wanted = new Set<string>()
   for (const entry of readings) if (entry.provision && !devices.has(entry.reading.deviceId)) wanted.add(entry.reading.deviceId)
   if (wanted.size === 0) return 0
-  const inserted = await insertProvisionedDevices(session, [...wanted])
-  for (const [id, info] of await selectDevices(session, [...wanted])) devices.set(id, info)
-  return inserted
+  const { rowCount } = await session.execute(provisionDevicesQuery([...wanted]))
+  for (const [id, info] of await readDevices(session, [...wanted])) devices.set(id, info)
+  return rowCount
 }
 
 /** Records the batch's threshold crossings, one per (plant, metric, direction) per cooldown; returns how many. */
@@ -285,6 +229,21 @@ async function raiseAlerts(
 ): Promise<number> {
   const candidates = alertCandidates(rows, devices)
   if (candidates.length === 0) return 0
-  const cooldown = await readAlertCooldownSeconds(session, defaultCooldownSeconds)
-  return insertAlerts(session, candidates, cooldown)
+  const cooldown = await alertCooldownSeconds(session, defaultCooldownSeconds)
+  await session.execute(lockAlertKeysQuery(candidates))
+  const { rowCount } = await session.execute(insertAlertsQuery(candidates, cooldown))
+  return rowCount
+}
+
+/** The `alerts.cooldown_seconds` setting, or the writer's default when it is unset or not a whole number. */
+async function alertCooldownSeconds(session: Session, fallback: number): Promise<number> {
+  const { rows } = await session.execute(settingValueQuery('alerts.cooldown_seconds'))
+  const value = rows[0] === undefined ? Number.NaN : Number(rows[0].value)
+  return Number.isInteger(value) && value >= 0 ? value : fallback
+}
+
+/** Newest time (epoch ms) per device, once per batch, in one statement; never moves backwards. */
+async function markDevicesSeen(session: Session, seen: ReadonlyMap<string, number>): Promise<void> {
+  if (seen.size === 0) return
+  await session.execute(markDevicesSeenQuery([...seen.keys()], [...seen.values()].map((ms) => new Date(ms))))
 }

@@ -1,0 +1,46 @@
+import type { PacketTracker } from './outcome.js'
+import type { Reading } from './packet.js'
+import type { DeadLetter } from './statements.js'
+
+/** A validated reading waiting in the buffer. */
+export interface ReadingEntry {
+  readonly kind: 'reading'
+  readonly reading: Reading
+  readonly tracker: PacketTracker
+  readonly source: string | null
+  /** When the packet arrived, in epoch milliseconds. */
+  readonly receivedAtMs: number
+  /** Register the device if it is unknown (`PacketMeta.provisionIfUnknown`). */
+  readonly provision: boolean
+  /** Estimated bytes held, and when it was queued (ms), for the buffer's bounds and age. */
+  readonly bytes: number
+  readonly at: number
+}
+
+/** A packet refused before it reached a batch, waiting to be dead-lettered. */
+export interface RejectEntry {
+  readonly kind: 'reject'
+  readonly letter: DeadLetter
+  readonly tracker: PacketTracker
+  readonly bytes: number
+  readonly at: number
+}
+
+/** An `online` / `offline` status a device announced (a status message or its last will). */
+export interface StatusEntry {
+  readonly kind: 'status'
+  readonly deviceId: string
+  readonly status: 'online' | 'offline'
+  readonly tracker: PacketTracker
+  readonly source: string | null
+  readonly receivedAtMs: number
+  readonly bytes: number
+  readonly at: number
+}
+
+export type Entry = ReadingEntry | RejectEntry | StatusEntry
+
+/** The device an entry belongs to, which picks its lane: a device's entries stay in order. */
+export function deviceOf(entry: Entry): string | null {
+  return entry.kind === 'reading' ? entry.reading.deviceId : entry.kind === 'status' ? entry.deviceId : entry.letter.deviceId
+}
