@@ -8,7 +8,9 @@ import { createDatabase, createMigrator } from '../src/index.js'
 
 const connectionString = process.env.DATABASE_URL
 if (!connectionString) {
-  throw new Error('Set DATABASE_URL to the PostgreSQL database kysely-ctl should migrate, e.g. postgres://user@localhost/plants')
+  throw new Error(
+    'Set DATABASE_URL to the PostgreSQL database kysely-ctl should migrate, e.g. postgres://user@localhost/plants',
+  )
 }
 
 export default defineConfig({

@@ -10,7 +10,14 @@
  *   GET /plants/:id/alerts                the plant's newest alerts
  */
 import { createServer, type ServerResponse } from 'node:http'
-import { createDatabase, createRepositories, createTelemetryWriter, migrateToLatest, NotFoundError, PlantopsError } from 'plantops-db'
+import {
+  createDatabase,
+  createRepositories,
+  createTelemetryWriter,
+  migrateToLatest,
+  NotFoundError,
+  PlantopsError,
+} from 'plantops-db'
 import { createMqttIngestor } from 'plantops-db/mqtt'
 import { localBroker } from './local-broker.js'
 
@@ -38,7 +45,11 @@ const http = createServer(async (req, res) => {
     const bucket = BUCKETS[(url.searchParams.get('bucket') ?? '1h') as keyof typeof BUCKETS]
     if (!bucket) return reply(res, 400, { error: `bucket must be one of ${Object.keys(BUCKETS).join(', ')}` })
     const to = new Date()
-    return reply(res, 200, await repos.telemetry.buckets({ plantId, from: new Date(to.getTime() - 86_400_000), to, bucket }))
+    return reply(
+      res,
+      200,
+      await repos.telemetry.buckets({ plantId, from: new Date(to.getTime() - 86_400_000), to, bucket }),
+    )
   } catch (error) {
     if (error instanceof NotFoundError) return reply(res, 404, { error: error.message })
     if (error instanceof PlantopsError) return reply(res, 400, { error: error.message, code: error.code })
@@ -46,7 +57,9 @@ const http = createServer(async (req, res) => {
   }
 })
 http.listen(Number(process.env.PORT ?? 3000), () => {
-  console.log(`listening on http://127.0.0.1:${(http.address() as { port: number }).port}, ingesting from ${broker.url}`)
+  console.log(
+    `listening on http://127.0.0.1:${(http.address() as { port: number }).port}, ingesting from ${broker.url}`,
+  )
 })
 
 process.once('SIGTERM', async () => {

@@ -11,7 +11,18 @@ import { createDatabase, createRepositories, createTelemetryWriter, migrateToLat
 import { createMqttIngestor } from 'plantops-db/mqtt'
 import { localBroker } from './local-broker.js'
 
-const PLANTS = ['Basil', 'Boston fern', 'Monstera', 'Aloe vera', 'Orchid', 'Snake plant', 'Pothos', 'Calathea', 'Fiddle leaf fig', 'Peace lily']
+const PLANTS = [
+  'Basil',
+  'Boston fern',
+  'Monstera',
+  'Aloe vera',
+  'Orchid',
+  'Snake plant',
+  'Pothos',
+  'Calathea',
+  'Fiddle leaf fig',
+  'Peace lily',
+]
 const DEVICES_PER_PLANT = 4
 const STEPS = 24 * 6 // every 10 minutes for a day
 const SPARK = '▁▂▃▄▅▆▇█'
@@ -25,14 +36,18 @@ function progress(done: number, total: number, label: string): void {
   }
   const width = 30
   const filled = Math.round((done / total) * width)
-  process.stdout.write(`\r  ${label.padEnd(12)} [${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${String(Math.round((done / total) * 100)).padStart(3)}%`)
+  process.stdout.write(
+    `\r  ${label.padEnd(12)} [${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${String(Math.round((done / total) * 100)).padStart(3)}%`,
+  )
   if (done === total) process.stdout.write('\n')
 }
 
 function sparkline(values: (number | null)[]): string {
   const present = values.filter((v): v is number => v !== null)
   const [min, max] = [Math.min(...present), Math.max(...present)]
-  return values.map((v) => (v === null ? ' ' : SPARK[Math.round(((v - min) / (max - min || 1)) * (SPARK.length - 1))])).join('')
+  return values
+    .map((v) => (v === null ? ' ' : SPARK[Math.round(((v - min) / (max - min || 1)) * (SPARK.length - 1))]))
+    .join('')
 }
 
 const started = performance.now()
@@ -41,16 +56,34 @@ await migrateToLatest(db, { logger: false })
 const repos = createRepositories(db, { passwordIterations: 10_000 }) // demo speed; the default is 210,000
 const mq = await localBroker()
 const writer = createTelemetryWriter(db, { logger: false })
-const ingestor = await createMqttIngestor({ url: mq.url, writer, clientId: `plantops-demo-${randomBytes(3).toString('hex')}`, logger: false })
-console.log(`\nplantops-db demo: ${process.env.DATABASE_URL ? 'PostgreSQL' : 'embedded PGlite'}, ${process.env.MQTT_URL ? mq.url : 'in-process MQTT broker'}\n`)
+const ingestor = await createMqttIngestor({
+  url: mq.url,
+  writer,
+  clientId: `plantops-demo-${randomBytes(3).toString('hex')}`,
+  logger: false,
+})
+console.log(
+  `\nplantops-db demo: ${process.env.DATABASE_URL ? 'PostgreSQL' : 'embedded PGlite'}, ${process.env.MQTT_URL ? mq.url : 'in-process MQTT broker'}\n`,
+)
 
 const plants: Plant[] = []
 const fleet: { id: string; plant: Plant; index: number }[] = []
 for (const [i, name] of PLANTS.entries()) {
-  plants.push(await repos.plants.create({ name, thresholds: { soil_moisture: { min: 25, max: 85 }, temperature: { min: 12, max: 32 } } }))
+  plants.push(
+    await repos.plants.create({
+      name,
+      thresholds: { soil_moisture: { min: 25, max: 85 }, temperature: { min: 12, max: 32 } },
+    }),
+  )
   for (let d = 0; d < DEVICES_PER_PLANT; d += 1) {
-    const mac = `02:00:00:${randomBytes(3).toString('hex').replace(/(..)(?=.)/g, '$1:')}`
-    const { device } = await repos.devices.provision({ macAddress: mac, sensorTypes: ['soil_moisture', 'temperature', 'humidity', 'light_level'], plantId: plants[i]!.id })
+    const mac = `02:00:00:${randomBytes(3)
+      .toString('hex')
+      .replace(/(..)(?=.)/g, '$1:')}`
+    const { device } = await repos.devices.provision({
+      macAddress: mac,
+      sensorTypes: ['soil_moisture', 'temperature', 'humidity', 'light_level'],
+      plantId: plants[i]!.id,
+    })
     fleet.push({ id: device.id, plant: plants[i]!, index: fleet.length })
   }
   progress(i + 1, PLANTS.length, 'provisioning')
@@ -86,7 +119,7 @@ for (let step = 0; step < STEPS; step += 1) {
   sent += fleet.length
   progress(sent, total, 'a day of data')
 }
-while (ingestor.stats().received < total + fleet.length / 10 * 3) await new Promise((r) => setTimeout(r, 20))
+while (ingestor.stats().received < total + (fleet.length / 10) * 3) await new Promise((r) => setTimeout(r, 20))
 await writer.flush()
 
 console.log('\nplant              soil now  temp   soil moisture over the day (hourly)        alerts')
@@ -102,8 +135,16 @@ for (const plant of plants) {
   )
 }
 const stats = writer.stats()
-console.log(`\ningestion: ${stats.written.toLocaleString('en')} readings written, ${stats.duplicates} duplicates skipped, ${stats.batches} batches, ${stats.alerts} alerts`)
-console.log(`rejected:  ${Object.entries(stats.rejected).map(([reason, n]) => `${reason} ${n}`).join(', ') || 'none'}  (all kept in telemetry_rejects, replayable)`)
+console.log(
+  `\ningestion: ${stats.written.toLocaleString('en')} readings written, ${stats.duplicates} duplicates skipped, ${stats.batches} batches, ${stats.alerts} alerts`,
+)
+console.log(
+  `rejected:  ${
+    Object.entries(stats.rejected)
+      .map(([reason, n]) => `${reason} ${n}`)
+      .join(', ') || 'none'
+  }  (all kept in telemetry_rejects, replayable)`,
+)
 console.log(`finished in ${((performance.now() - started) / 1000).toFixed(1)} s\n`)
 
 await ingestor.close({ forgetSession: true }) // a demo leaves no session on the broker; a service keeps it: close()

@@ -18,7 +18,9 @@ export async function localBroker(): Promise<{ url: string; close(): Promise<voi
   const { Aedes } = await import('aedes')
   const aedes = await Aedes.createBroker()
   const server = createServer(aedes.handle)
-  const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)))
+  const port = await new Promise<number>((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)),
+  )
   return {
     url: `mqtt://127.0.0.1:${port}`,
     close: () => new Promise<void>((resolve) => server.close(() => aedes.close(() => resolve()))),

@@ -13,7 +13,9 @@ try {
   console.log(`Applied now:      ${report.applied.length ? report.applied.join(', ') : '(none)'}`)
   console.log(`Already applied:  ${report.alreadyApplied.length ? report.alreadyApplied.join(', ') : '(none)'}`)
   if (report.unknown.length) console.log(`From a newer release: ${report.unknown.join(', ')}`)
-  console.log(`telemetry:        ${report.telemetry.hypertable ? 'TimescaleDB hypertable' : 'plain table'} (timescaledb ${report.telemetry.timescaledb})`)
+  console.log(
+    `telemetry:        ${report.telemetry.hypertable ? 'TimescaleDB hypertable' : 'plain table'} (timescaledb ${report.telemetry.timescaledb})`,
+  )
 } finally {
   await db.destroy()
 }

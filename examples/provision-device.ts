@@ -7,12 +7,19 @@ import { randomBytes } from 'node:crypto'
  */
 import { createDatabase, createRepositories, migrateToLatest } from 'plantops-db'
 
-const macAddress = process.argv[2] ?? `02:00:00:${randomBytes(3).toString('hex').replace(/(..)(?=.)/g, '$1:')}`
+const macAddress =
+  process.argv[2] ??
+  `02:00:00:${randomBytes(3)
+    .toString('hex')
+    .replace(/(..)(?=.)/g, '$1:')}`
 const db = createDatabase()
 try {
   await migrateToLatest(db, { logger: false })
   const { devices } = createRepositories(db)
-  const { device, credentials } = await devices.provision({ macAddress, sensorTypes: ['soil_moisture', 'temperature', 'humidity', 'light_level'] })
+  const { device, credentials } = await devices.provision({
+    macAddress,
+    sensorTypes: ['soil_moisture', 'temperature', 'humidity', 'light_level'],
+  })
   console.log(`device ${device.id} (MAC ${device.mac_address})`)
   console.log(`MQTT username: ${credentials.username}`)
   console.log(`MQTT password: ${credentials.password}   <- shown once; only its hash is stored`)

@@ -9,7 +9,8 @@ import type { Migration } from '../src/schema/migration.js'
  */
 export const uniqueTelemetryReading: Migration = {
   async up(db: Kysely<unknown>) {
-    await sql`CREATE UNIQUE INDEX IF NOT EXISTS idx_telemetry_device_time_unique ON telemetry (device_id, time)`.execute(db)
+    await sql`CREATE UNIQUE INDEX IF NOT EXISTS idx_telemetry_device_time_unique
+      ON telemetry (device_id, time)`.execute(db)
   },
   async down(db: Kysely<unknown>) {
     await sql`DROP INDEX IF EXISTS idx_telemetry_device_time_unique`.execute(db)

@@ -19,8 +19,10 @@ export const createTelemetryRejects: Migration = {
         detail TEXT,
         replayed_at TIMESTAMPTZ
       )`.execute(db)
-    await sql`CREATE INDEX IF NOT EXISTS idx_telemetry_rejects_pending ON telemetry_rejects (id) WHERE replayed_at IS NULL`.execute(db)
-    await sql`CREATE INDEX IF NOT EXISTS idx_telemetry_rejects_reason ON telemetry_rejects (reason, received_at DESC)`.execute(db)
+    await sql`CREATE INDEX IF NOT EXISTS idx_telemetry_rejects_pending
+      ON telemetry_rejects (id) WHERE replayed_at IS NULL`.execute(db)
+    await sql`CREATE INDEX IF NOT EXISTS idx_telemetry_rejects_reason
+      ON telemetry_rejects (reason, received_at DESC)`.execute(db)
   },
   async down(db: Kysely<unknown>) {
     await sql`DROP TABLE IF EXISTS telemetry_rejects`.execute(db)

@@ -10,7 +10,11 @@ import { createServerDatabase, describeEachBackend, describeServer, type TestDat
 
 describe('createDatabase', () => {
   it('refuses two connection sources at once, naming both', () => {
-    const pglite = { query: async () => ({ rows: [] }), exec: async () => undefined, close: async () => undefined } as unknown as PGliteLike
+    const pglite = {
+      query: async () => ({ rows: [] }),
+      exec: async () => undefined,
+      close: async () => undefined,
+    } as unknown as PGliteLike
     expect(() => createDatabase({ connectionString: 'postgres://x@localhost/db', pglite })).toThrow(
       new ConfigurationError('createDatabase takes one connection source, but got connectionString and pglite.'),
     )
@@ -18,9 +22,15 @@ describe('createDatabase', () => {
 
   it('validates its options like every entry point: unknown keys and bad values are refused before connecting', () => {
     const typo = { connectionstring: 'postgres://x@localhost/db' } as never
-    expect(() => createDatabase(typo)).toThrow(new ValidationError('createDatabase options', [{ path: [], message: 'Unrecognized key: "connectionstring"' }]))
-    expect(() => createDatabase({ connectionString: 'postgres://x@localhost/db', max: 0 })).toThrow(/^invalid createDatabase options: max: /)
-    expect(() => createDatabase({ connectionString: 'postgres://x@localhost/db', logger: console.log as never })).toThrow(
+    expect(() => createDatabase(typo)).toThrow(
+      new ValidationError('createDatabase options', [{ path: [], message: 'Unrecognized key: "connectionstring"' }]),
+    )
+    expect(() => createDatabase({ connectionString: 'postgres://x@localhost/db', max: 0 })).toThrow(
+      /^invalid createDatabase options: max: /,
+    )
+    expect(() =>
+      createDatabase({ connectionString: 'postgres://x@localhost/db', logger: console.log as never }),
+    ).toThrow(
       'invalid createDatabase options: logger: must be a logger with debug, info, warn and error methods, or false for silence',
     )
   })
@@ -78,9 +88,16 @@ describeEachBackend('connection', (backend) => {
   })
 
   it('reports affected row counts to Kysely', async () => {
-    const inserted = await t.db.insertInto('n' as never).values([{ v: 1 }, { v: 2 }, { v: 3 }] as never).executeTakeFirstOrThrow()
+    const inserted = await t.db
+      .insertInto('n' as never)
+      .values([{ v: 1 }, { v: 2 }, { v: 3 }] as never)
+      .executeTakeFirstOrThrow()
     expect(inserted.numInsertedOrUpdatedRows).toBe(3n)
-    const updated = await t.db.updateTable('n' as never).set({ v: 9 } as never).where('v' as never, '>', 1 as never).executeTakeFirstOrThrow()
+    const updated = await t.db
+      .updateTable('n' as never)
+      .set({ v: 9 } as never)
+      .where('v' as never, '>', 1 as never)
+      .executeTakeFirstOrThrow()
     expect(updated.numUpdatedRows).toBe(2n)
     const deleted = await t.db.deleteFrom('n' as never).executeTakeFirstOrThrow()
     expect(deleted.numDeletedRows).toBe(3n)

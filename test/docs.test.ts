@@ -21,7 +21,9 @@ describe('API documentation', () => {
     try {
       const json = join(dir, 'api.json')
       const typedoc = join(repoRoot, 'node_modules/typedoc/bin/typedoc')
-      const result = await runNode([typedoc, '--json', json, '--emit', 'docs', '--logLevel', 'Error'], { cwd: repoRoot })
+      const result = await runNode([typedoc, '--json', json, '--emit', 'docs', '--logLevel', 'Error'], {
+        cwd: repoRoot,
+      })
       expect(result.code, result.stdout + result.stderr).toBe(0)
       const project = JSON.parse(await readFile(json, 'utf8')) as Reflection
       const modules = (project.children ?? []).filter((child) => child.kind === MODULE)
@@ -30,7 +32,9 @@ describe('API documentation', () => {
       expect(exports.length).toBeGreaterThan(100)
       const hasExample = (r: Reflection) =>
         [r, ...(r.signatures ?? [])].some((x) => x.comment?.blockTags?.some((tag) => tag.tag === '@example'))
-      const missing = exports.filter(({ child }) => !hasExample(child)).map(({ module, child }) => `${module}.${child.name}`)
+      const missing = exports
+        .filter(({ child }) => !hasExample(child))
+        .map(({ module, child }) => `${module}.${child.name}`)
       expect(missing).toEqual([])
     } finally {
       await rm(dir, { recursive: true, force: true })

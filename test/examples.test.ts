@@ -32,7 +32,10 @@ describe('examples', () => {
   })
 
   it('provision-device: prints the credentials once and a Mosquitto password file', async () => {
-    const result = await runNode([...tsx, 'examples/provision-device.ts', 'AA-BB-CC-00-11-22'], { cwd: repoRoot, env: embedded })
+    const result = await runNode([...tsx, 'examples/provision-device.ts', 'AA-BB-CC-00-11-22'], {
+      cwd: repoRoot,
+      env: embedded,
+    })
     expect(result.code).toBe(0)
     const id = /^device (dev_[a-z2-7]{16}) \(MAC aa:bb:cc:00:11:22\)$/m.exec(result.stdout)?.[1]
     expect(id).toBeDefined()
@@ -69,7 +72,8 @@ describe('examples', () => {
     child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()))
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
     const deadline = Date.now() + 30_000
-    while (!/listening on (http:\S+),/.test(output) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    while (!/listening on (http:\S+),/.test(output) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50))
     const base = /listening on (http:\S+),/.exec(output)?.[1]
     expect(base, output).toBeDefined()
 

@@ -38,15 +38,21 @@ describeEachBackend('migrateToLatest', (backend) => {
     expect(report.alreadyApplied).toEqual([])
     expect(report.unknown).toEqual([])
     expect(await recorded(t)).toEqual(ALL_MIGRATIONS)
-    expect(await tablesIn(t.db)).toEqual(
-      [...TABLES, 'schema_migrations', 'schema_migrations_lock'].sort(),
-    )
+    expect(await tablesIn(t.db)).toEqual([...TABLES, 'schema_migrations', 'schema_migrations_lock'].sort())
     for (const table of TABLES) {
       expect({ table, ...(await describeTable(t.db, table)) }).toEqual({ table, ...specification[table] })
     }
     for (const name of ALL_MIGRATIONS) {
-      expect(logger.entries).toContainEqual({ level: 'info', fields: { migration: name }, message: `applying migration ${name}` })
-      expect(logger.entries).toContainEqual({ level: 'info', fields: { migration: name }, message: `applied migration ${name}` })
+      expect(logger.entries).toContainEqual({
+        level: 'info',
+        fields: { migration: name },
+        message: `applying migration ${name}`,
+      })
+      expect(logger.entries).toContainEqual({
+        level: 'info',
+        fields: { migration: name },
+        message: `applied migration ${name}`,
+      })
     }
   })
 
@@ -110,7 +116,9 @@ describeEachBackend('migrateToLatest', (backend) => {
 
   it('warns about migrations of a newer release, names them, and carries on', async () => {
     await migrateToLatest(t.db, { logger: false })
-    await sql`INSERT INTO schema_migrations (name, timestamp) VALUES ('999_from_the_future', '2030-01-01T00:00:00Z')`.execute(t.db)
+    await sql`INSERT INTO schema_migrations (name, timestamp) VALUES ('999_from_the_future', '2030-01-01T00:00:00Z')`.execute(
+      t.db,
+    )
     const logger = recordingLogger()
     const report = await migrateToLatest(t.db, { logger })
     expect(report.unknown).toEqual(['999_from_the_future'])
@@ -124,7 +132,9 @@ describeEachBackend('migrateToLatest', (backend) => {
 
   it('refuses migrations of a newer release when told to, with a typed error naming them', async () => {
     await migrateToLatest(t.db, { logger: false })
-    await sql`INSERT INTO schema_migrations (name, timestamp) VALUES ('999_from_the_future', '2030-01-01T00:00:00Z')`.execute(t.db)
+    await sql`INSERT INTO schema_migrations (name, timestamp) VALUES ('999_from_the_future', '2030-01-01T00:00:00Z')`.execute(
+      t.db,
+    )
     const error = await migrateToLatest(t.db, { logger: false, unknownMigrations: 'error' }).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(UnknownMigrationsError)
     expect((error as UnknownMigrationsError).unknown).toEqual(['999_from_the_future'])
@@ -152,20 +162,33 @@ describeEachBackend('migrateToLatest', (backend) => {
   it('enforces each ON DELETE rule on real rows', async () => {
     await migrateToLatest(t.db, { logger: false })
     await sql`INSERT INTO plants (id, name) VALUES ('p1', 'Fern'), ('p2', 'Cactus')`.execute(t.db)
-    await sql`INSERT INTO devices (id, mqtt_password_hash, plant_id) VALUES ('d1', 'h', 'p1'), ('d2', 'h', 'p2')`.execute(t.db)
+    await sql`INSERT INTO devices (id, mqtt_password_hash, plant_id) VALUES ('d1', 'h', 'p1'), ('d2', 'h', 'p2')`.execute(
+      t.db,
+    )
     await sql`INSERT INTO telemetry (time, device_id, plant_id, soil_moisture)
       VALUES (now(), 'd1', 'p1', 40), (now(), 'd2', 'p2', 41)`.execute(t.db)
     await sql`INSERT INTO alerts (plant_id, device_id, metric, value, threshold, direction)
-      VALUES ('p1', 'd1', 'soil_moisture', 10, 20, 'below'), ('p2', 'd2', 'soil_moisture', 10, 20, 'below')`.execute(t.db)
+      VALUES ('p1', 'd1', 'soil_moisture', 10, 20, 'below'), ('p2', 'd2', 'soil_moisture', 10, 20, 'below')`.execute(
+      t.db,
+    )
     await sql`INSERT INTO care_plans (plant_id, plan_data) VALUES ('p1', '{}'), ('p2', '{}')`.execute(t.db)
 
     // Deleting a plant: devices and telemetry keep their rows with plant_id NULL; alerts and plans go.
     await sql`DELETE FROM plants WHERE id = 'p1'`.execute(t.db)
-    const devices = await sql<{ id: string; plant_id: string | null }>`SELECT id, plant_id FROM devices ORDER BY id`.execute(t.db)
-    expect(devices.rows).toEqual([{ id: 'd1', plant_id: null }, { id: 'd2', plant_id: 'p2' }])
+    const devices = await sql<{
+      id: string
+      plant_id: string | null
+    }>`SELECT id, plant_id FROM devices ORDER BY id`.execute(t.db)
+    expect(devices.rows).toEqual([
+      { id: 'd1', plant_id: null },
+      { id: 'd2', plant_id: 'p2' },
+    ])
     const telemetry = await sql<{ device_id: string; plant_id: string | null }>`
       SELECT device_id, plant_id FROM telemetry ORDER BY device_id`.execute(t.db)
-    expect(telemetry.rows).toEqual([{ device_id: 'd1', plant_id: null }, { device_id: 'd2', plant_id: 'p2' }])
+    expect(telemetry.rows).toEqual([
+      { device_id: 'd1', plant_id: null },
+      { device_id: 'd2', plant_id: 'p2' },
+    ])
     const alerts = await sql<{ plant_id: string }>`SELECT plant_id FROM alerts ORDER BY plant_id`.execute(t.db)
     expect(alerts.rows).toEqual([{ plant_id: 'p2' }])
     const plans = await sql<{ plant_id: string }>`SELECT plant_id FROM care_plans`.execute(t.db)

@@ -38,7 +38,11 @@ describe('the packed tarball, installed into a fresh ESM project', () => {
     await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'host-service', private: true, type: 'module' }))
     await writeFile(join(dir, 'main.mjs'), HOST_SCRIPT)
     // Everything comes from the local npm cache that installing this repository filled.
-    await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', `./${tarball}`, 'kysely', '@electric-sql/pglite'], { cwd: dir, timeout: 120_000 })
+    await run(
+      'npm',
+      ['install', '--prefer-offline', '--no-audit', '--no-fund', `./${tarball}`, 'kysely', '@electric-sql/pglite'],
+      { cwd: dir, timeout: 120_000 },
+    )
   }, 180_000)
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true })

@@ -40,7 +40,8 @@ describeServer('migrations on a real server', () => {
           runNode(['startup.mjs'], { cwd: project.dir, env: { DATABASE_URL: server.url, START_AT: startAt } }),
         ),
       )
-      for (const result of results) expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' })
+      for (const result of results)
+        expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' })
       const reports = results.map((r) => JSON.parse(r.stdout.trim()) as { applied: string[]; alreadyApplied: string[] })
       expect(reports.flatMap((r) => r.applied).sort()).toEqual(ALL_MIGRATIONS)
       for (const report of reports) expect([...report.applied, ...report.alreadyApplied].sort()).toEqual(ALL_MIGRATIONS)

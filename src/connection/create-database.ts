@@ -66,8 +66,14 @@ const optionsSchema = z.strictObject({
   statementTimeoutMs: milliseconds.optional(),
   connectionTimeoutMs: milliseconds.optional(),
   logger: loggerOption,
-  log: z.custom<LogConfig>((value) => typeof value === 'function' || Array.isArray(value), { message: 'must be a function or a list of levels' }).optional(),
-  plugins: z.array(z.custom<KyselyPlugin>(objectWith('transformQuery'), { message: 'must be a Kysely plugin' })).optional(),
+  log: z
+    .custom<LogConfig>((value) => typeof value === 'function' || Array.isArray(value), {
+      message: 'must be a function or a list of levels',
+    })
+    .optional(),
+  plugins: z
+    .array(z.custom<KyselyPlugin>(objectWith('transformQuery'), { message: 'must be a Kysely plugin' }))
+    .optional(),
 })
 
 function chosenSources(options: CreateDatabaseOptions): string[] {
@@ -99,7 +105,10 @@ function resolvePool(options: CreateDatabaseOptions): ResolvedPool {
     return { pool, access: { kind: 'pg', pool } }
   }
   // Kysely calls this on first use, so an app that never queries never loads PGlite.
-  return { pool: async () => pgliteAsPool(await startEmbeddedPglite(options.dataDir), true), access: { kind: 'pglite' } }
+  return {
+    pool: async () => pgliteAsPool(await startEmbeddedPglite(options.dataDir), true),
+    access: { kind: 'pglite' },
+  }
 }
 
 /**

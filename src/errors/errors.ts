@@ -120,7 +120,9 @@ export interface ValidationIssue {
 }
 
 function describeIssues(what: string, issues: readonly ValidationIssue[]): string {
-  const listed = issues.map((issue) => (issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message))
+  const listed = issues.map((issue) =>
+    issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message,
+  )
   return `invalid ${what}: ${listed.join('; ')}`
 }
 
@@ -206,7 +208,11 @@ export class MissingReferenceError extends PlantopsError {
     readonly key: string | undefined,
     options?: { cause?: unknown },
   ) {
-    super('MISSING_REFERENCE', key === undefined ? `the referenced ${entity} does not exist` : `${entity} "${key}" does not exist`, options)
+    super(
+      'MISSING_REFERENCE',
+      key === undefined ? `the referenced ${entity} does not exist` : `${entity} "${key}" does not exist`,
+      options,
+    )
   }
 }
 

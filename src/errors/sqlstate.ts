@@ -1,10 +1,4 @@
-import {
-  ConflictError,
-  MissingReferenceError,
-  PlantopsError,
-  ValidationError,
-  type ValidationIssue,
-} from './errors.js'
+import { ConflictError, MissingReferenceError, PlantopsError, ValidationError, type ValidationIssue } from './errors.js'
 
 /** What a named constraint protects, so its violation can be told in the caller's words. */
 export interface ConstraintMeaning {
@@ -76,7 +70,15 @@ const TRANSIENT_SQLSTATES = new Set([
 ])
 
 /** Socket-level failures reported by Node, not by the server. */
-const TRANSIENT_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH'])
+const TRANSIENT_NODE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+])
 
 /** node-postgres reports some connection losses only in words. */
 const TRANSIENT_MESSAGES = [
@@ -138,9 +140,14 @@ export function translateDatabaseError(
   if (state === '23505') {
     const meaning = constraint ?? { entity: what, field: 'unknown' }
     const taken = value === undefined ? '' : ` "${value}"`
-    return new ConflictError(meaning.entity, meaning.field, `${meaning.entity} ${meaning.field}${taken} is already taken`, {
-      cause: error,
-    })
+    return new ConflictError(
+      meaning.entity,
+      meaning.field,
+      `${meaning.entity} ${meaning.field}${taken} is already taken`,
+      {
+        cause: error,
+      },
+    )
   }
   if (state === '23503') {
     return new MissingReferenceError(constraint?.entity ?? 'row', value, { cause: error })

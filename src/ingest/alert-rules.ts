@@ -24,8 +24,10 @@ export function alertCandidates(rows: readonly Row[], devices: ReadonlyMap<strin
       const range = thresholds[metric]
       if (value === null || value === undefined || !range) continue
       const { plantId, deviceId, timeMs } = row
-      if (range.min !== undefined && value < range.min) consider({ plantId, deviceId, metric, value, threshold: range.min, direction: 'below' }, timeMs)
-      if (range.max !== undefined && value > range.max) consider({ plantId, deviceId, metric, value, threshold: range.max, direction: 'above' }, timeMs)
+      if (range.min !== undefined && value < range.min)
+        consider({ plantId, deviceId, metric, value, threshold: range.min, direction: 'below' }, timeMs)
+      if (range.max !== undefined && value > range.max)
+        consider({ plantId, deviceId, metric, value, threshold: range.max, direction: 'above' }, timeMs)
     }
   }
   return [...earliest.values()].map((entry) => entry.candidate)

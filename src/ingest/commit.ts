@@ -7,11 +7,23 @@ import type { PacketTracker, RejectReason } from './outcome.js'
 import { jsonPayload } from './payload.js'
 import { placeStatuses, statusLetter } from './statuses.js'
 import { insertAlertsQuery, lockAlertKeysQuery } from '../repositories/alert-statements.js'
-import { markDevicesSeenQuery, provisionDevicesQuery, setDeviceStatusesQuery } from '../repositories/device-statements.js'
+import {
+  markDevicesSeenQuery,
+  provisionDevicesQuery,
+  setDeviceStatusesQuery,
+} from '../repositories/device-statements.js'
 import { settingValueQuery } from '../repositories/settings-statements.js'
 import { readDevices, type DeviceContext, type DeviceInfo } from './device-context.js'
 import type { Entry, ReadingEntry, StatusEntry } from './entries.js'
-import { insertDeadLetters, insertNewRows, insertRows, planForSmallTables, rowKey, type DeadLetter, type Row } from './statements.js'
+import {
+  insertDeadLetters,
+  insertNewRows,
+  insertRows,
+  planForSmallTables,
+  rowKey,
+  type DeadLetter,
+  type Row,
+} from './statements.js'
 import type { Session, Store } from './store.js'
 
 /** What one committed batch did to its entries; applied to the trackers only after COMMIT. */
@@ -37,7 +49,11 @@ function letterFor(entries: readonly ReadingEntry[], reason: RejectReason, detai
     receivedAt: new Date(first.receivedAtMs),
     deviceId: first.reading.deviceId,
     source: first.source,
-    payload: jsonPayload(readings.length === 1 ? { deviceId: first.reading.deviceId, ...readings[0] } : { deviceId: first.reading.deviceId, readings }),
+    payload: jsonPayload(
+      readings.length === 1
+        ? { deviceId: first.reading.deviceId, ...readings[0] }
+        : { deviceId: first.reading.deviceId, readings },
+    ),
     reason,
     detail,
   }
@@ -72,22 +88,30 @@ async function writeIsolating(session: Session, placed: readonly Placed[]): Prom
   } catch (error) {
     await session.query('ROLLBACK TO SAVEPOINT plantops_rows')
     if (isTransientDatabaseError(error) || isStatementLevelError(error)) throw error
-    if (placed.length === 1) return { stored: new Set(), refused: [{ placed: placed[0]!, detail: (error as Error).message }] }
+    if (placed.length === 1)
+      return { stored: new Set(), refused: [{ placed: placed[0]!, detail: (error as Error).message }] }
     const middle = Math.ceil(placed.length / 2)
-    const halves = [await writeIsolating(session, placed.slice(0, middle)), await writeIsolating(session, placed.slice(middle))]
+    const halves = [
+      await writeIsolating(session, placed.slice(0, middle)),
+      await writeIsolating(session, placed.slice(middle)),
+    ]
     const stored = new Set<string>()
     for (const half of halves) for (const key of half.stored as Set<string>) stored.add(key)
     return { stored, refused: halves.flatMap((half) => half.refused) }
   }
 }
 
-/** The fast path: COPY (or one INSERT) of every row, no savepoint; any refusal sends the batch down the careful path. */
+/**
+ * The fast path: COPY (or one INSERT) of every row, no savepoint; any
+ * refusal sends the batch down the careful path.
+ */
 async function writeFast(session: Session, placed: readonly Placed[]): Promise<Stored> {
   try {
     await insertRows(session, placed)
     return { stored: 'all', refused: [] }
   } catch (error) {
-    // A refusal no row caused (a missing column, no permission) is retried whole: bisecting would dead-letter every row.
+    // A refusal no row caused (a missing column, no permission) is retried whole:
+    // bisecting would dead-letter every row.
     if (isTransientDatabaseError(error) || isStatementLevelError(error)) throw error
     throw new CarefulRetry(error)
   }
@@ -121,7 +145,14 @@ function placeReadings(
   }
   const refused = [...refusedByPacket.values()].map(({ reason, entries }) => {
     const id = entries[0]!.reading.deviceId
-    return { letter: letterFor(entries, reason, reason === 'unknown_device' ? `no device "${id}"` : `device "${id}" is decommissioned`), entries }
+    return {
+      letter: letterFor(
+        entries,
+        reason,
+        reason === 'unknown_device' ? `no device "${id}"` : `device "${id}" is decommissioned`,
+      ),
+      entries,
+    }
   })
   return { placed, duplicates, refused }
 }
@@ -202,7 +233,11 @@ export async function commitBatch(
       const { applied } = placedStatuses
       await session.execute(setDeviceStatusesQuery([...applied.keys()], [...applied.values()]))
     }
-    return { ...result, provisioned, alerts: await raiseAlerts(session, written, devices, settings.defaultAlertCooldownSeconds) }
+    return {
+      ...result,
+      provisioned,
+      alerts: await raiseAlerts(session, written, devices, settings.defaultAlertCooldownSeconds),
+    }
   })
 }
 
@@ -211,9 +246,14 @@ export async function commitBatch(
  * `devices` for this batch only: they are not cached, because the
  * transaction may yet roll back. Returns how many rows it inserted.
  */
-async function provisionUnknown(session: Session, readings: readonly ReadingEntry[], devices: Map<string, DeviceInfo>): Promise<number> {
+async function provisionUnknown(
+  session: Session,
+  readings: readonly ReadingEntry[],
+  devices: Map<string, DeviceInfo>,
+): Promise<number> {
   const wanted = new Set<string>()
-  for (const entry of readings) if (entry.provision && !devices.has(entry.reading.deviceId)) wanted.add(entry.reading.deviceId)
+  for (const entry of readings)
+    if (entry.provision && !devices.has(entry.reading.deviceId)) wanted.add(entry.reading.deviceId)
   if (wanted.size === 0) return 0
   const { rowCount } = await session.execute(provisionDevicesQuery([...wanted]))
   for (const [id, info] of await readDevices(session, [...wanted])) devices.set(id, info)
@@ -245,5 +285,10 @@ async function alertCooldownSeconds(session: Session, fallback: number): Promise
 /** Newest time (epoch ms) per device, once per batch, in one statement; never moves backwards. */
 async function markDevicesSeen(session: Session, seen: ReadonlyMap<string, number>): Promise<void> {
   if (seen.size === 0) return
-  await session.execute(markDevicesSeenQuery([...seen.keys()], [...seen.values()].map((ms) => new Date(ms))))
+  await session.execute(
+    markDevicesSeenQuery(
+      [...seen.keys()],
+      [...seen.values()].map((ms) => new Date(ms)),
+    ),
+  )
 }

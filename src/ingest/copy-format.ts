@@ -9,14 +9,17 @@ import type { Row } from './statements.js'
 
 /** COPY's text format: tab-separated, `\N` for NULL, backslash escapes. */
 function copyText(value: string): string {
-  return /[\\\t\n\r]/.test(value) ? value.replace(/[\\\t\n\r]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' })[c]!) : value
+  return /[\\\t\n\r]/.test(value)
+    ? value.replace(/[\\\t\n\r]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' })[c]!)
+    : value
 }
 
 /** Rows in COPY's text format. Numbers print in JavaScript's shortest exact form. */
 export function copyTextPayload(rows: readonly Row[]): Buffer {
   let out = ''
   for (const row of rows) {
-    out += `${new Date(row.timeMs).toISOString()}\t${copyText(row.deviceId)}\t${row.plantId === null ? '\\N' : copyText(row.plantId)}`
+    const plant = row.plantId === null ? '\\N' : copyText(row.plantId)
+    out += `${new Date(row.timeMs).toISOString()}\t${copyText(row.deviceId)}\t${plant}`
     for (const value of row.values) out += value === null ? '\t\\N' : `\t${value}`
     out += '\n'
   }
@@ -39,12 +42,15 @@ function textCapacity(value: string | null): number {
 
 /**
  * Rows in COPY's binary format for `(time timestamptz, device_id text,
- * plant_id text, one float8 per metric)`, the columns of `telemetryColumns()`. Timestamps are microseconds since 2000 as a
- * 64-bit integer: below 2^53 for any date a Date holds, so exact as doubles.
+ * plant_id text, one float8 per metric)`, the columns of `telemetryColumns()`.
+ * Timestamps are microseconds since 2000 as a 64-bit integer: below 2^53 for
+ * any date a Date holds, so exact as doubles.
  */
 export function copyBinaryPayload(rows: readonly Row[]): Buffer {
   let capacity = SIGNATURE.length + 8 + 2
-  for (const row of rows) capacity += FIXED_ROW_BYTES + row.values.length * METRIC_BYTES + textCapacity(row.deviceId) + textCapacity(row.plantId)
+  for (const row of rows)
+    capacity +=
+      FIXED_ROW_BYTES + row.values.length * METRIC_BYTES + textCapacity(row.deviceId) + textCapacity(row.plantId)
   const buffer = Buffer.allocUnsafe(capacity)
   let at = SIGNATURE.copy(buffer, 0)
   at = buffer.writeInt32BE(0, at) // flags

@@ -13,7 +13,12 @@ export interface DeviceInfo {
 /** The devices among `ids` that exist, as the writer sees them. */
 export async function readDevices(session: Session, ids: readonly string[]): Promise<Map<string, DeviceInfo>> {
   const { rows } = await session.execute(deviceContextQuery(ids))
-  return new Map(rows.map((r) => [r.id, { plantId: r.plant_id, decommissioned: r.decommissioned === true, thresholds: r.thresholds }]))
+  return new Map(
+    rows.map((r) => [
+      r.id,
+      { plantId: r.plant_id, decommissioned: r.decommissioned === true, thresholds: r.thresholds },
+    ]),
+  )
 }
 
 /**

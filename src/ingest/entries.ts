@@ -42,5 +42,9 @@ export type Entry = ReadingEntry | RejectEntry | StatusEntry
 
 /** The device an entry belongs to, which picks its lane: a device's entries stay in order. */
 export function deviceOf(entry: Entry): string | null {
-  return entry.kind === 'reading' ? entry.reading.deviceId : entry.kind === 'status' ? entry.deviceId : entry.letter.deviceId
+  return entry.kind === 'reading'
+    ? entry.reading.deviceId
+    : entry.kind === 'status'
+      ? entry.deviceId
+      : entry.letter.deviceId
 }

@@ -28,6 +28,9 @@ export class WriterClosedError extends PlantopsError {
  */
 export class WriterAbortedError extends PlantopsError {
   constructor(readonly pendingRows: number) {
-    super('WRITER_ABORTED', `the telemetry writer closed with ${pendingRows} rows not yet durable; they were not written`)
+    super(
+      'WRITER_ABORTED',
+      `the telemetry writer closed with ${pendingRows} rows not yet durable; they were not written`,
+    )
   }
 }

@@ -1,5 +1,12 @@
 export { WriterAbortedError, WriterClosedError } from './errors.js'
-export type { BatchErrorInfo, BatchInfo, FlushErrorInfo, FlushInfo, TelemetryWriterOptions, WriterStats } from './options.js'
+export type {
+  BatchErrorInfo,
+  BatchInfo,
+  FlushErrorInfo,
+  FlushInfo,
+  TelemetryWriterOptions,
+  WriterStats,
+} from './options.js'
 export type { RejectReason, WriteOutcome, WriteReceipt } from './outcome.js'
 export { EPOCH_MILLISECONDS_FROM, MAX_BACKLOG_READINGS, sensorPacketSchema, type SensorPacket } from './packet.js'
 export { replayRejects, type ReplayOptions, type ReplayReport } from './replay.js'

@@ -40,7 +40,10 @@ export interface BatchErrorInfo {
  * The name {@link BatchInfo} had in 0.1.
  *
  * @deprecated Use {@link BatchInfo}; this alias goes in 0.3.
- * @example `const info: FlushInfo = { rows: 1, written: 1, duplicates: 0, rejected: 0, alerts: 0, durationMs: 3, attempt: 1 }`
+ * @example
+ * ```ts
+ * const info: FlushInfo = { rows: 1, written: 1, duplicates: 0, rejected: 0, alerts: 0, durationMs: 3, attempt: 1 }
+ * ```
  */
 export type FlushInfo = BatchInfo
 
@@ -77,7 +80,10 @@ export interface TelemetryWriterOptions {
   readonly maxFutureSkewMs?: number
   /** Readings older than this are refused (`time_skew`). Default 30 days. */
   readonly maxPastAgeMs?: number
-  /** First retry delay after a batch failed to commit; doubles up to `maxRetryDelayMs`, with full jitter. Default 100 ms. */
+  /**
+   * First retry delay after a batch failed to commit; doubles up to
+   * `maxRetryDelayMs`, with full jitter. Default 100 ms.
+   */
   readonly initialRetryDelayMs?: number
   /** Longest retry delay. Default 10 s. */
   readonly maxRetryDelayMs?: number
@@ -103,23 +109,32 @@ export interface TelemetryWriterOptions {
 }
 
 const positiveInt = (max: number) => z.number().int().min(1).max(max)
-const optionsSchema = z.strictObject({
-  batchSize: positiveInt(1_000_000).default(5_000),
-  maxBatchAgeMs: positiveInt(3_600_000).default(250),
-  maxBufferedRows: positiveInt(100_000_000).default(50_000),
-  maxBufferedBytes: positiveInt(Number.MAX_SAFE_INTEGER).default(64 * 1024 * 1024),
-  concurrency: positiveInt(64).optional(),
-  maxFutureSkewMs: z.number().int().min(0).default(5 * 60_000),
-  maxPastAgeMs: z.number().int().min(0).default(30 * 86_400_000),
-  initialRetryDelayMs: positiveInt(600_000).default(100),
-  maxRetryDelayMs: positiveInt(3_600_000).default(10_000),
-  defaultAlertCooldownSeconds: z.number().int().min(0).default(3_600),
-  randomPageCost: z.number().positive().max(1_000).nullable().default(1.1),
-  logger: loggerOption,
-  onBatch: z.custom<(info: BatchInfo) => void>((v) => typeof v === 'function').optional(),
-  onFlush: z.custom<(info: BatchInfo) => void>((v) => typeof v === 'function').optional(),
-  onError: z.custom<(error: unknown, info: BatchErrorInfo) => void>((v) => typeof v === 'function').optional(),
-})
+const optionsSchema = z
+  .strictObject({
+    batchSize: positiveInt(1_000_000).default(5_000),
+    maxBatchAgeMs: positiveInt(3_600_000).default(250),
+    maxBufferedRows: positiveInt(100_000_000).default(50_000),
+    maxBufferedBytes: positiveInt(Number.MAX_SAFE_INTEGER).default(64 * 1024 * 1024),
+    concurrency: positiveInt(64).optional(),
+    maxFutureSkewMs: z
+      .number()
+      .int()
+      .min(0)
+      .default(5 * 60_000),
+    maxPastAgeMs: z
+      .number()
+      .int()
+      .min(0)
+      .default(30 * 86_400_000),
+    initialRetryDelayMs: positiveInt(600_000).default(100),
+    maxRetryDelayMs: positiveInt(3_600_000).default(10_000),
+    defaultAlertCooldownSeconds: z.number().int().min(0).default(3_600),
+    randomPageCost: z.number().positive().max(1_000).nullable().default(1.1),
+    logger: loggerOption,
+    onBatch: z.custom<(info: BatchInfo) => void>((v) => typeof v === 'function').optional(),
+    onFlush: z.custom<(info: BatchInfo) => void>((v) => typeof v === 'function').optional(),
+    onError: z.custom<(error: unknown, info: BatchErrorInfo) => void>((v) => typeof v === 'function').optional(),
+  })
   .refine((options) => options.onBatch === undefined || options.onFlush === undefined, {
     message: 'give onBatch only: onFlush is its deprecated name',
     path: ['onFlush'],

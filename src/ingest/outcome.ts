@@ -128,7 +128,13 @@ export class PacketTracker implements WriteReceipt {
     if (this.#pending > 0 || this.settled) return
     const total = this.#written + this.#duplicates + this.#rejected
     const status =
-      this.#rejected === total ? 'rejected' : this.#duplicates === total ? 'duplicate' : this.#rejected + this.#duplicates === 0 ? 'written' : 'partial'
+      this.#rejected === total
+        ? 'rejected'
+        : this.#duplicates === total
+          ? 'duplicate'
+          : this.#rejected + this.#duplicates === 0
+            ? 'written'
+            : 'partial'
     this.#outcome = Object.freeze({
       status,
       written: this.#written,

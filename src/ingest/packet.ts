@@ -46,7 +46,8 @@ export function packetTimeMs(value: unknown): number | undefined {
   let ms: number
   if (value instanceof Date) ms = value.getTime()
   else if (typeof value === 'string') ms = ISO_WITH_OFFSET.test(value) ? Date.parse(value) : Number.NaN
-  else if (typeof value === 'number' && Number.isFinite(value) && value >= 0) ms = value < EPOCH_MILLISECONDS_FROM ? value * 1000 : value
+  else if (typeof value === 'number' && Number.isFinite(value) && value >= 0)
+    ms = value < EPOCH_MILLISECONDS_FROM ? value * 1000 : value
   else return undefined
   const whole = Math.trunc(ms)
   return Math.abs(whole) <= MAX_DATE_MS ? whole + 0 : undefined
@@ -72,7 +73,8 @@ const timeSchema = z.unknown().transform((value, context) => {
 function metricField(metric: Metric) {
   return z.unknown().transform((value, context) => {
     const problem = metricProblem(metric, value)
-    if (problem === undefined) return value === undefined || value === null ? null : withoutNegativeZero(value as number)
+    if (problem === undefined)
+      return value === undefined || value === null ? null : withoutNegativeZero(value as number)
     context.addIssue({ code: 'custom', message: metricProblemMessage(metric, problem), params: { reason: problem } })
     return z.NEVER
   })
@@ -86,8 +88,13 @@ const metricSchemas = Object.fromEntries(METRICS.map((metric) => [metric, metric
 const needsMetric = { message: hasAMetric.message }
 
 const readingSchema = z.object({ time: timeSchema, ...metricSchemas }).refine(hasAMetric.check, needsMetric)
-const singleSchema = z.object({ deviceId: idSchema, time: timeSchema.optional(), ...metricSchemas }).refine(hasAMetric.check, needsMetric)
-const backlogSchema = z.object({ deviceId: idSchema, readings: z.array(readingSchema).min(1).max(MAX_BACKLOG_READINGS) })
+const singleSchema = z
+  .object({ deviceId: idSchema, time: timeSchema.optional(), ...metricSchemas })
+  .refine(hasAMetric.check, needsMetric)
+const backlogSchema = z.object({
+  deviceId: idSchema,
+  readings: z.array(readingSchema).min(1).max(MAX_BACKLOG_READINGS),
+})
 
 /**
  * A decoded sensor packet, in one of two forms (extra fields, such as a
@@ -169,8 +176,14 @@ function problemOf(raw: unknown): PacketProblem {
   const result = schema.safeParse(raw)
   const issues = result.success ? [] : result.error.issues
   const reasons = issues.map((issue) => (issue as { params?: { reason?: string } }).params?.reason)
-  const reason = reasons.includes('non_finite') ? 'non_finite' : reasons.includes('implausible') ? 'implausible' : 'schema'
-  const detail = issues.map((issue) => (issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message)).join('; ')
+  const reason = reasons.includes('non_finite')
+    ? 'non_finite'
+    : reasons.includes('implausible')
+      ? 'implausible'
+      : 'schema'
+  const detail = issues
+    .map((issue) => (issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message))
+    .join('; ')
   return { reason, detail: detail || 'not a sensor packet' }
 }
 

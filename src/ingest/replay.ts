@@ -75,7 +75,11 @@ const optionsSchema = z.strictObject({
  * const report = await replayRejects(db, writer, { reason: 'unknown_device' })
  * ```
  */
-export async function replayRejects(db: Kysely<Database>, writer: TelemetryWriter, options: ReplayOptions = {}): Promise<ReplayReport> {
+export async function replayRejects(
+  db: Kysely<Database>,
+  writer: TelemetryWriter,
+  options: ReplayOptions = {},
+): Promise<ReplayReport> {
   const { reason, limit, decode = defaultDecode } = validate(optionsSchema, options, 'replay options')
   let query = db
     .selectFrom('telemetry_rejects')

@@ -32,14 +32,25 @@ function unnestRows(metrics: readonly string[]): string {
  * The fast path: every row straight in; fails with 23505 if any is already
  * stored. `metrics` is the table's metric columns, in order (`METRICS`).
  */
-export async function insertRows(session: Session, rows: readonly Row[], metrics: readonly string[] = METRICS): Promise<void> {
+export async function insertRows(
+  session: Session,
+  rows: readonly Row[],
+  metrics: readonly string[] = METRICS,
+): Promise<void> {
   const columns = telemetryColumns(metrics)
   if (session.copy) return session.copy('telemetry', columns, copyBinaryPayload(rows), 'binary')
-  await session.query(`INSERT INTO telemetry (${columns.join(', ')}) SELECT * FROM ${unnestRows(metrics)}`, columnsOf(rows, metrics))
+  await session.query(
+    `INSERT INTO telemetry (${columns.join(', ')}) SELECT * FROM ${unnestRows(metrics)}`,
+    columnsOf(rows, metrics),
+  )
 }
 
 /** The slow path: rows not yet stored go in; returns the keys (`device|ms`) it wrote. */
-export async function insertNewRows(session: Session, rows: readonly Row[], metrics: readonly string[] = METRICS): Promise<Set<string>> {
+export async function insertNewRows(
+  session: Session,
+  rows: readonly Row[],
+  metrics: readonly string[] = METRICS,
+): Promise<Set<string>> {
   const conflict = `ON CONFLICT (device_id, time) DO NOTHING RETURNING device_id, time`
   const columns = telemetryColumns(metrics)
   let result: { rows: { device_id: string; time: Date }[] }
@@ -78,7 +89,7 @@ const MAX_DETAIL = 2_000
  */
 function storable(text: string | null, max = MAX_DETAIL): string | null {
   if (text === null) return null
-  const clean = text.replace(/\u0000/g, '\\u0000')
+  const clean = text.replaceAll('\u0000', '\\u0000')
   return clean.length > max ? `${clean.slice(0, max)}…` : clean
 }
 
@@ -109,7 +120,10 @@ export async function insertDeadLetters(session: Session, letters: readonly Dead
  * quarter of the write speed in `npm run bench`.
  */
 export async function planForSmallTables(session: Session, randomPageCost: number): Promise<void> {
-  await session.query(`SELECT set_config('random_page_cost', least(current_setting('random_page_cost')::float8, $1::float8)::text, true)`, [randomPageCost])
+  await session.query(
+    `SELECT set_config('random_page_cost', least(current_setting('random_page_cost')::float8, $1::float8)::text, true)`,
+    [randomPageCost],
+  )
 }
 
 export async function readContextEpoch(session: Session): Promise<string> {

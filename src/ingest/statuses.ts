@@ -13,7 +13,11 @@ export function placeStatuses(
   entries: readonly Entry[],
   devices: ReadonlyMap<string, DeviceInfo>,
   written: ReadonlySet<ReadingEntry>,
-): { applied: Map<string, 'online' | 'offline'>; accepted: StatusEntry[]; refused: { entry: StatusEntry; reason: RejectReason }[] } {
+): {
+  applied: Map<string, 'online' | 'offline'>
+  accepted: StatusEntry[]
+  refused: { entry: StatusEntry; reason: RejectReason }[]
+} {
   const applied = new Map<string, 'online' | 'offline'>()
   const accepted: StatusEntry[] = []
   const refused: { entry: StatusEntry; reason: RejectReason }[] = []
@@ -38,6 +42,7 @@ export function statusLetter(entry: StatusEntry, reason: RejectReason): DeadLett
     source: entry.source,
     payload: jsonPayload({ deviceId: entry.deviceId, status: entry.status }),
     reason,
-    detail: reason === 'unknown_device' ? `no device "${entry.deviceId}"` : `device "${entry.deviceId}" is decommissioned`,
+    detail:
+      reason === 'unknown_device' ? `no device "${entry.deviceId}"` : `device "${entry.deviceId}" is decommissioned`,
   }
 }

@@ -8,7 +8,10 @@ import type { Database } from '../schema/database.js'
 
 /** One transaction's connection, as the writer's statements see it. */
 export interface Session {
-  query<R = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<{ rows: R[]; rowCount: number }>
+  query<R = Record<string, unknown>>(
+    text: string,
+    values?: readonly unknown[],
+  ): Promise<{ rows: R[]; rowCount: number }>
   /** Runs a statement built with Kysely's `sql` (the repositories' `*-statements.ts`). */
   execute<R>(query: RawBuilder<R>): Promise<{ rows: R[]; rowCount: number }>
   /** COPY `data`, encoded in `format`, into `table (columns)`; only where the driver can. */
@@ -22,7 +25,7 @@ export interface Store {
 }
 
 interface PgClient {
-  query(text: string, values?: unknown[]): Promise<{ rows: any[]; rowCount: number | null }>
+  query<R>(text: string, values?: unknown[]): Promise<{ rows: R[]; rowCount: number | null }>
   query<T>(stream: T): T
   release(error?: Error | boolean): void
   on(event: 'error', listener: (error: Error) => void): unknown
@@ -35,8 +38,8 @@ function pgStore(pool: PostgresPool, db: Kysely<Database>): Store {
     canCopy: true,
     async transaction(work) {
       const client = (await pool.connect()) as unknown as PgClient
-      const query = async (text: string, values?: readonly unknown[]) => {
-        const { rows, rowCount } = await client.query(text, values as unknown[])
+      const query = async <R>(text: string, values?: readonly unknown[]) => {
+        const { rows, rowCount } = await client.query<R>(text, values as unknown[])
         return { rows, rowCount: rowCount ?? rows.length }
       }
       let broken: Error | undefined
@@ -50,7 +53,7 @@ function pgStore(pool: PostgresPool, db: Kysely<Database>): Store {
           query,
           execute(statement) {
             const { sql, parameters } = statement.compile(db)
-            return query(sql, parameters)
+            return query(sql, parameters as unknown[])
           },
           async copy(table, columns, data, format) {
             const stream = client.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN (FORMAT ${format})`))

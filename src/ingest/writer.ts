@@ -8,7 +8,12 @@ import { isId } from '../schema/fields.js'
 import { CarefulRetry, commitBatch, type BatchResult } from './commit.js'
 import { deviceOf, type Entry, type ReadingEntry, type StatusEntry } from './entries.js'
 import { PacketTracker, type RejectReason, type WriteReceipt } from './outcome.js'
-import { resolveWriterOptions, type ResolvedWriterOptions, type TelemetryWriterOptions, type WriterStats } from './options.js'
+import {
+  resolveWriterOptions,
+  type ResolvedWriterOptions,
+  type TelemetryWriterOptions,
+  type WriterStats,
+} from './options.js'
 import { readPacket, type Reading } from './packet.js'
 import { Lane, laneOf, type Running } from './lane.js'
 import type { DeadLetterInput, PacketMeta } from './packet-meta.js'
@@ -29,7 +34,9 @@ const STATUS_BYTES = 160
 function arrivalMs(meta: PacketMeta): number | ValidationError {
   if (meta.receivedAt === undefined) return Date.now()
   const ms = meta.receivedAt instanceof Date ? meta.receivedAt.getTime() : Number.NaN
-  return Number.isNaN(ms) ? new ValidationError('packet meta', [{ path: ['receivedAt'], message: 'must be a valid Date' }]) : ms
+  return Number.isNaN(ms)
+    ? new ValidationError('packet meta', [{ path: ['receivedAt'], message: 'must be a valid Date' }])
+    : ms
 }
 
 type Waiter = { entries: Entry[]; bytes: number; tracker: PacketTracker; admit: (receipt: WriteReceipt) => void }
@@ -76,7 +83,11 @@ export class TelemetryWriter {
     options: TelemetryWriterOptions = {},
   ) {
     this.#options = resolveWriterOptions(options)
-    this.#retryPolicy = Object.freeze({ initialMs: this.#options.initialRetryDelayMs, maxMs: this.#options.maxRetryDelayMs, jitter: 'full' })
+    this.#retryPolicy = Object.freeze({
+      initialMs: this.#options.initialRetryDelayMs,
+      maxMs: this.#options.maxRetryDelayMs,
+      jitter: 'full',
+    })
     this.#store = storeFor(db)
     const concurrency = this.#options.concurrency ?? (this.#store.canCopy ? 2 : 1)
     this.#lanes = Array.from({ length: concurrency }, () => new Lane())
@@ -97,19 +108,49 @@ export class TelemetryWriter {
     this.#stats.received += 1
     const result = readPacket(packet, receivedAtMs)
     if (!('readings' in result)) {
-      const deviceId = typeof (packet as { deviceId?: unknown } | null)?.deviceId === 'string' ? (packet as { deviceId: string }).deviceId : undefined
-      return this.#letter({ payload: packet, reason: result.reason, detail: result.detail, receivedAt: new Date(receivedAtMs), source: meta.source, deviceId })
+      const deviceId =
+        typeof (packet as { deviceId?: unknown } | null)?.deviceId === 'string'
+          ? (packet as { deviceId: string }).deviceId
+          : undefined
+      return this.#letter({
+        payload: packet,
+        reason: result.reason,
+        detail: result.detail,
+        receivedAt: new Date(receivedAtMs),
+        source: meta.source,
+        deviceId,
+      })
     }
     const skewed = result.readings.find((r) => !this.#timely(r, receivedAtMs))
     if (skewed) {
-      const detail = `time ${new Date(skewed.timeMs).toISOString()} is outside [received − ${this.#options.maxPastAgeMs} ms, received + ${this.#options.maxFutureSkewMs} ms]`
-      return this.#letter({ payload: packet, reason: 'time_skew', detail, receivedAt: new Date(receivedAtMs), source: meta.source, deviceId: skewed.deviceId })
+      const { maxPastAgeMs, maxFutureSkewMs } = this.#options
+      const window = `[received − ${maxPastAgeMs} ms, received + ${maxFutureSkewMs} ms]`
+      const detail = `time ${new Date(skewed.timeMs).toISOString()} is outside ${window}`
+      return this.#letter({
+        payload: packet,
+        reason: 'time_skew',
+        detail,
+        receivedAt: new Date(receivedAtMs),
+        source: meta.source,
+        deviceId: skewed.deviceId,
+      })
     }
     const tracker = new PacketTracker(result.readings.length)
     const source = meta.source ?? null
     const provision = meta.provisionIfUnknown === true
     const at = Date.now()
-    const entries = result.readings.map((reading): ReadingEntry => ({ kind: 'reading', reading, tracker, source, receivedAtMs, provision, bytes: READING_BYTES, at }))
+    const entries = result.readings.map(
+      (reading): ReadingEntry => ({
+        kind: 'reading',
+        reading,
+        tracker,
+        source,
+        receivedAtMs,
+        provision,
+        bytes: READING_BYTES,
+        at,
+      }),
+    )
     return this.#enqueue(entries, READING_BYTES * entries.length, tracker)
   }
 
@@ -137,10 +178,26 @@ export class TelemetryWriter {
     if (!isId(deviceId) || (status !== 'online' && status !== 'offline')) {
       const detail = !isId(deviceId) ? 'a status names a valid device id' : 'a status is "online" or "offline"'
       const id = typeof deviceId === 'string' ? deviceId : undefined
-      return this.#letter({ payload: { deviceId, status }, reason: 'schema', detail, receivedAt: new Date(receivedAtMs), source: meta.source, deviceId: id })
+      return this.#letter({
+        payload: { deviceId, status },
+        reason: 'schema',
+        detail,
+        receivedAt: new Date(receivedAtMs),
+        source: meta.source,
+        deviceId: id,
+      })
     }
     const tracker = new PacketTracker(1)
-    const entry: StatusEntry = { kind: 'status', deviceId, status, tracker, source, receivedAtMs, bytes: STATUS_BYTES, at: Date.now() }
+    const entry: StatusEntry = {
+      kind: 'status',
+      deviceId,
+      status,
+      tracker,
+      source,
+      receivedAtMs,
+      bytes: STATUS_BYTES,
+      at: Date.now(),
+    }
     return this.#enqueue([entry], STATUS_BYTES, tracker)
   }
 
@@ -184,7 +241,10 @@ export class TelemetryWriter {
     for (const lane of this.#lanes) this.#pump(lane)
     this.#checkFlushed()
     let timeout: NodeJS.Timeout | undefined
-    const expired = options.timeoutMs === undefined ? undefined : new Promise<'timeout'>((resolve) => (timeout = setTimeout(() => resolve('timeout'), options.timeoutMs)))
+    const expired =
+      options.timeoutMs === undefined
+        ? undefined
+        : new Promise<'timeout'>((resolve) => (timeout = setTimeout(() => resolve('timeout'), options.timeoutMs)))
     const outcome = expired ? await Promise.race([drained, expired]) : await drained
     clearTimeout(timeout)
     if (outcome === 'timeout') this.#abort()
@@ -230,7 +290,11 @@ export class TelemetryWriter {
 
   /** A lone packet larger than the bounds still fits an empty buffer, so nothing can wait forever. */
   #fits(rows: number, bytes: number): boolean {
-    return this.#heldRows === 0 || (this.#heldRows + rows <= this.#options.maxBufferedRows && this.#heldBytes + bytes <= this.#options.maxBufferedBytes)
+    return (
+      this.#heldRows === 0 ||
+      (this.#heldRows + rows <= this.#options.maxBufferedRows &&
+        this.#heldBytes + bytes <= this.#options.maxBufferedBytes)
+    )
   }
 
   /** Queues the entries now if they fit and nobody waits before them; otherwise waits, first come first served. */
@@ -266,7 +330,9 @@ export class TelemetryWriter {
   #pump(lane: Lane): void {
     if (lane.running === undefined && lane.queue.length > 0 && !this.#aborted) {
       const due =
-        lane.queue.length >= this.#options.batchSize || lane.dequeued < lane.drainTo || Date.now() - lane.queue[0]!.at >= this.#options.maxBatchAgeMs
+        lane.queue.length >= this.#options.batchSize ||
+        lane.dequeued < lane.drainTo ||
+        Date.now() - lane.queue[0]!.at >= this.#options.maxBatchAgeMs
       if (due) {
         const running: Running = { start: lane.dequeued, entries: lane.queue.splice(0, this.#options.batchSize) }
         lane.dequeued += running.entries.length
@@ -292,17 +358,23 @@ export class TelemetryWriter {
       const { targets, resolve } = this.#flushWaiters[i]!
       const settled =
         this.#aborted !== undefined ||
-        this.#lanes.every((lane, n) => lane.dequeued >= targets[n]! && !(lane.running && lane.running.start < targets[n]!))
+        this.#lanes.every(
+          (lane, n) => lane.dequeued >= targets[n]! && !(lane.running && lane.running.start < targets[n]!),
+        )
       if (!settled) continue
       this.#flushWaiters.splice(i, 1)
       resolve()
     }
-    if (this.#drainWaiters.length > 0 && this.#isDrained()) for (const resolve of this.#drainWaiters.splice(0)) resolve()
+    if (this.#drainWaiters.length > 0 && this.#isDrained())
+      for (const resolve of this.#drainWaiters.splice(0)) resolve()
   }
 
   /** Nothing held anywhere: no waiting writes, no queued or running batch (or the writer gave up). */
   #isDrained(): boolean {
-    return this.#aborted !== undefined || (this.#waiters.length === 0 && this.#lanes.every((lane) => lane.queue.length === 0 && lane.running === undefined))
+    return (
+      this.#aborted !== undefined ||
+      (this.#waiters.length === 0 && this.#lanes.every((lane) => lane.queue.length === 0 && lane.running === undefined))
+    )
   }
 
   /** Writes one batch, retrying with exponential backoff and full jitter until it commits. */
@@ -340,7 +412,8 @@ export class TelemetryWriter {
         this.#stats.retries += 1
         const fields = { err: error, attempt, rows: batch.length, retryInMs }
         const message = isMissingSchemaError(error)
-          ? 'telemetry batch failed: the database lacks plantops-db tables or columns; run migrateToLatest(db). Retrying, nothing dropped'
+          ? 'telemetry batch failed: the database lacks plantops-db tables or columns; ' +
+            'run migrateToLatest(db). Retrying, nothing dropped'
           : `telemetry batch failed (${transient ? 'transient' : 'unexpected'}); retrying, nothing dropped`
         if (transient) this.#options.logger.warn(fields, message)
         else this.#options.logger.error(fields, message)
@@ -368,7 +441,10 @@ export class TelemetryWriter {
   /** Gives up on everything held: each packet's `durable` rejects, so no source acknowledges it. */
   #abort(): void {
     this.#aborted = new WriterAbortedError(this.#heldRows)
-    const held = [...this.#lanes.flatMap((lane) => [...lane.queue, ...(lane.running?.entries ?? [])]), ...this.#waiters.flatMap((w) => w.entries)]
+    const held = [
+      ...this.#lanes.flatMap((lane) => [...lane.queue, ...(lane.running?.entries ?? [])]),
+      ...this.#waiters.flatMap((w) => w.entries),
+    ]
     for (const entry of held) entry.tracker.abort(this.#aborted)
     for (const lane of this.#lanes) lane.queue.length = 0
     for (const waiter of this.#waiters.splice(0)) waiter.admit(waiter.tracker)

@@ -27,7 +27,11 @@ export interface MigrationProvider {
  */
 export interface MigrationResultSet {
   readonly error?: unknown
-  readonly results?: readonly { migrationName: string; direction: 'Up' | 'Down'; status: 'Success' | 'Error' | 'NotExecuted' }[]
+  readonly results?: readonly {
+    migrationName: string
+    direction: 'Up' | 'Down'
+    status: 'Success' | 'Error' | 'NotExecuted'
+  }[]
 }
 
 /**

@@ -79,7 +79,11 @@ export function createMigrator(db: Kysely<any>, options: MigratorOptions = {}): 
   return migratorFor(db, resolveMigratorOptions(options), [])
 }
 
-async function migratorFor(db: Kysely<any>, options: ResolvedMigratorOptions, unknown: readonly string[]): Promise<MigratorLike> {
+async function migratorFor(
+  db: Kysely<any>,
+  options: ResolvedMigratorOptions,
+  unknown: readonly string[],
+): Promise<MigratorLike> {
   const { Migrator } = await migrationApi()
   return new Migrator({
     db,

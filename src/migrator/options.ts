@@ -21,7 +21,12 @@ export const MIGRATION_TABLE = 'schema_migrations'
  * ```ts
  * import { Migrator } from 'kysely/migration' // 'kysely' up to 0.28
  * import { MIGRATION_LOCK_TABLE, MIGRATION_TABLE, migrations } from 'plantops-db'
- * new Migrator({ db, provider: { getMigrations: async () => migrations }, migrationTableName: MIGRATION_TABLE, migrationLockTableName: MIGRATION_LOCK_TABLE })
+ * new Migrator({
+ *   db,
+ *   provider: { getMigrations: async () => migrations },
+ *   migrationTableName: MIGRATION_TABLE,
+ *   migrationLockTableName: MIGRATION_LOCK_TABLE,
+ * })
  * ```
  */
 export const MIGRATION_LOCK_TABLE = 'schema_migrations_lock'

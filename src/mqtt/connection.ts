@@ -1,4 +1,10 @@
-import mqtt, { type IClientOptions, type IClientSubscribeOptions, type IConnackPacket, type ISubscriptionMap, type MqttClient } from 'mqtt'
+import mqtt, {
+  type IClientOptions,
+  type IClientSubscribeOptions,
+  type IConnackPacket,
+  type ISubscriptionMap,
+  type MqttClient,
+} from 'mqtt'
 import { ConfigurationError } from '../errors/errors.js'
 import type { WriteReceipt } from '../ingest/outcome.js'
 import { backoffDelayMs, type BackoffPolicy } from '../util/backoff.js'
@@ -13,7 +19,10 @@ const STALLS_TO_KNOW_A_CAP = 3
 const SMALLEST_WINDOW = 10
 /** A window below this, on a broker that queues only so much behind it, deserves a warning. */
 const SMALL_WINDOW = 1_000
-/** Renewing a connection to get back unacknowledged messages: at most this often, doubling while nothing else gets through. */
+/**
+ * Renewing a connection to get back unacknowledged messages: at most once a
+ * second, doubling while nothing else gets through.
+ */
 const RENEWAL_BACKOFF: BackoffPolicy = Object.freeze({ initialMs: 1_000, maxMs: 30_000, jitter: 'none' })
 
 /**
@@ -37,7 +46,10 @@ export interface ConnectionStats {
    * `null` before the first stall.
    */
   readonly window: number | null
-  /** Whether the inflow stopped at one height three times in a row: a cap the broker sets, not a pause of the publishers. */
+  /**
+   * Whether the inflow stopped at one height three times in a row: a cap the
+   * broker sets, not a pause of the publishers.
+   */
   readonly windowCapped: boolean
   /** Times the connection was renewed so the broker would send again messages that could not be made durable. */
   readonly renewals: number
@@ -102,7 +114,9 @@ export class BrokerConnection {
       protocolVersion: spec.protocolVersion,
       reconnectPeriod: 0, // until the first CONNACK: a refusal must reach connect(), not be retried
       connectTimeout: 10_000,
-      ...(spec.protocolVersion === 5 && { properties: { sessionExpiryInterval: spec.sessionExpirySeconds, receiveMaximum: 65_535 } }),
+      ...(spec.protocolVersion === 5 && {
+        properties: { sessionExpiryInterval: spec.sessionExpirySeconds, receiveMaximum: 65_535 },
+      }),
       ...spec.mqtt,
     })
     this.#acks = spec.atLeastOnce ? new HeldAcks(this.client, () => this.#scheduleRenewal()) : undefined
@@ -124,15 +138,22 @@ export class BrokerConnection {
       throw error
     }
     client.options.reconnectPeriod = spec.mqtt?.reconnectPeriod ?? 1_000
-    client.on('error', (error) => spec.logger.warn({ err: error, clientId: spec.clientId }, 'MQTT connection error; reconnecting'))
+    client.on('error', (error) =>
+      spec.logger.warn({ err: error, clientId: spec.clientId }, 'MQTT connection error; reconnecting'),
+    )
     return connection
   }
 
   /** Subscribes at QoS 1 (MQTT 5: retained messages only for a subscription the session did not have). */
   async subscribe(filters: readonly string[]): Promise<void> {
     // MQTT 5 brokers say in CONNACK when they have no shared subscriptions; 3.1.1 cannot tell.
-    if (filters.some((filter) => filter.startsWith('$share/')) && this.#connack?.properties?.sharedSubscriptionAvailable === false) {
-      throw new ConfigurationError('the broker does not support shared subscriptions ($share/…): use one connection and no shareGroup')
+    if (
+      filters.some((filter) => filter.startsWith('$share/')) &&
+      this.#connack?.properties?.sharedSubscriptionAvailable === false
+    ) {
+      throw new ConfigurationError(
+        'the broker does not support shared subscriptions ($share/…): use one connection and no shareGroup',
+      )
     }
     this.#filters = filters
     await this.#subscribe()
@@ -141,7 +162,12 @@ export class BrokerConnection {
       // subscriptions, yet says the session is present (so mqtt.js does not subscribe again): every
       // message would go elsewhere or nowhere. Subscribing again is harmless where they survived.
       this.client.on('connect', () => {
-        this.#subscribe(true).catch((error: unknown) => this.#spec.logger.error({ err: error, clientId: this.#spec.clientId }, 'could not subscribe again after reconnecting'))
+        this.#subscribe(true).catch((error: unknown) =>
+          this.#spec.logger.error(
+            { err: error, clientId: this.#spec.clientId },
+            'could not subscribe again after reconnecting',
+          ),
+        )
       })
     }
   }
@@ -153,7 +179,10 @@ export class BrokerConnection {
     if (again) map.resubscribe = true
     const granted = await this.client.subscribeAsync(map)
     const refused = granted.filter((g) => g.qos > 2)
-    if (refused.length > 0) throw new ConfigurationError(`the broker refused the subscription to ${refused.map((g) => `"${g.topic}" (code ${g.qos})`).join(', ')}`)
+    if (refused.length > 0)
+      throw new ConfigurationError(
+        `the broker refused the subscription to ${refused.map((g) => `"${g.topic}" (code ${g.qos})`).join(', ')}`,
+      )
   }
 
   stats(): ConnectionStats {
@@ -224,7 +253,10 @@ export class BrokerConnection {
       if (acknowledged) acks.hold(packet.messageId!, rejected(), generation)
       callback()
     }
-    if (this.#spec.closing()) return never()
+    if (this.#spec.closing()) {
+      never()
+      return
+    }
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload)
     this.#spec.receive({ topic: packet.topic, payload, retained: packet.retain === true }).then(
       (receipt) => {
@@ -272,7 +304,8 @@ export class BrokerConnection {
     this.#warned = true
     this.#spec.logger.warn(
       { clientId: this.#spec.clientId, window: this.#cap, protocolVersion: this.#spec.protocolVersion },
-      `the broker lets this connection hold only ${this.#cap} unacknowledged messages; behind them it queues a fixed number and then drops. ${brokerWindowAdvice(this.#spec.protocolVersion)}`,
+      `the broker lets this connection hold only ${this.#cap} unacknowledged messages; ` +
+        `behind them it queues a fixed number and then drops. ${brokerWindowAdvice(this.#spec.protocolVersion)}`,
     )
   }
 
@@ -289,10 +322,14 @@ export class BrokerConnection {
       this.#renewTimer = undefined
       if (this.#spec.closing() || !this.client.connected) return
       const acknowledged = this.#acks?.acknowledged ?? 0
-      this.#fruitlessRenewals = acknowledged > this.#acknowledgedAtRenewal ? 0 : Math.min(this.#fruitlessRenewals + 1, 5)
+      this.#fruitlessRenewals =
+        acknowledged > this.#acknowledgedAtRenewal ? 0 : Math.min(this.#fruitlessRenewals + 1, 5)
       this.#acknowledgedAtRenewal = acknowledged
       this.#renewals += 1
-      this.#spec.logger.warn({ clientId: this.#spec.clientId, delayMs: delay }, 'messages could not be made durable; reconnecting so the broker delivers them again')
+      this.#spec.logger.warn(
+        { clientId: this.#spec.clientId, delayMs: delay },
+        'messages could not be made durable; reconnecting so the broker delivers them again',
+      )
       this.client.stream.destroy()
     }, delay)
   }
@@ -302,7 +339,9 @@ export class BrokerConnection {
 function capOf(recent: readonly number[]): number | null {
   const latest = recent.slice(-STALLS_TO_KNOW_A_CAP)
   const height = latest[0]!
-  return latest.length === STALLS_TO_KNOW_A_CAP && height >= SMALLEST_WINDOW && latest.every((h) => h === height) ? height : null
+  return latest.length === STALLS_TO_KNOW_A_CAP && height >= SMALLEST_WINDOW && latest.every((h) => h === height)
+    ? height
+    : null
 }
 
 function rejected(): Promise<never> {

@@ -1,7 +1,11 @@
 import type { MqttClient } from 'mqtt'
 import { ConfigurationError } from '../errors/errors.js'
 
-type SendPacket = (packet: { cmd: string; messageId?: number }, cb?: (error?: Error) => void, ...rest: unknown[]) => void
+type SendPacket = (
+  packet: { cmd: string; messageId?: number },
+  cb?: (error?: Error) => void,
+  ...rest: unknown[]
+) => void
 type Held = { ready: boolean; dead: boolean; generation: number; send: () => void }
 /** A PUBACK for a message of a connection that is gone: never sent on the next one. */
 const STALE = Symbol('stale')
@@ -40,15 +44,22 @@ export class HeldAcks {
     const original = internals._sendPacket
     if (typeof original !== 'function') {
       throw new ConfigurationError(
-        "this mqtt.js version has no _sendPacket, so PUBACKs cannot be held until commit; use delivery: 'at-most-once' or mqtt@5",
+        'this mqtt.js version has no _sendPacket, so PUBACKs cannot be held until commit; ' +
+          "use delivery: 'at-most-once' or mqtt@5",
       )
     }
     internals._sendPacket = (packet, cb, ...rest) => {
-      const durable = packet.cmd === 'puback' && packet.messageId !== undefined ? this.#pending.get(packet.messageId) : undefined
+      const durable =
+        packet.cmd === 'puback' && packet.messageId !== undefined ? this.#pending.get(packet.messageId) : undefined
       if (durable === undefined) return original.call(client, packet, cb, ...rest)
       this.#pending.delete(packet.messageId!)
       if (durable === STALE) return cb?.()
-      const held: Held = { ready: false, dead: false, generation: this.#generation, send: () => original.call(client, packet, undefined, ...rest) }
+      const held: Held = {
+        ready: false,
+        dead: false,
+        generation: this.#generation,
+        send: () => original.call(client, packet, undefined, ...rest),
+      }
       this.#queue.push(held)
       durable.then(
         () => {

@@ -19,7 +19,10 @@ export type { MqttIngestorOptions } from './options.js'
 export interface IngestorStats {
   /** Messages read from the broker. */
   readonly received: number
-  /** Messages the ingestor itself dead-lettered (unroutable, oversize, undecodable, mismatched, retained without a time). */
+  /**
+   * Messages the ingestor itself dead-lettered (unroutable, oversize,
+   * undecodable, mismatched, retained without a time).
+   */
   readonly deadLettered: number
   /** Status messages applied to `devices.status`. */
   readonly statusUpdates: number
@@ -64,7 +67,10 @@ export interface MqttIngestor {
   close(options?: { forgetSession?: boolean }): Promise<void>
 }
 
-/** Client ids of the connections: the first is `clientId` itself, so a one-connection ingestor keeps its session name. */
+/**
+ * Client ids of the connections: the first is `clientId` itself, so a
+ * one-connection ingestor keeps its session name.
+ */
 function connectionIds(clientId: string, count: number): string[] {
   return Array.from({ length: count }, (_, i) => (i === 0 ? clientId : `${clientId}-${i + 1}`))
 }
@@ -76,14 +82,18 @@ function shareGroupOf(settings: ResolvedIngestorOptions, connections: number): s
 }
 
 /** The first connection: MQTT 5 unless told otherwise, and 3.1.1 (with one warning) when the broker refuses 5. */
-async function connectFirst(settings: ResolvedIngestorOptions, spec: (clientId: string, version: 4 | 5) => ConnectionSpec): Promise<BrokerConnection> {
+async function connectFirst(
+  settings: ResolvedIngestorOptions,
+  spec: (clientId: string, version: 4 | 5) => ConnectionSpec,
+): Promise<BrokerConnection> {
   try {
     return await BrokerConnection.connect(spec(settings.clientId, settings.protocolVersion ?? 5))
   } catch (error) {
     if (settings.protocolVersion !== undefined || !isProtocolRefusal(error)) throw error
     settings.logger.warn(
       { url: settings.url },
-      'the broker refused MQTT 5; speaking MQTT 3.1.1, where the broker alone sets how many unacknowledged messages it sends (see the README on broker windows)',
+      'the broker refused MQTT 5; speaking MQTT 3.1.1, where the broker alone sets how many ' +
+        'unacknowledged messages it sends (see the README on broker windows)',
     )
     return BrokerConnection.connect(spec(settings.clientId, 4))
   }
@@ -164,7 +174,8 @@ export async function createMqttIngestor(options: MqttIngestorOptions): Promise<
   }
   logger.info(
     { url: settings.url, delivery: settings.delivery, protocolVersion, connections: connections.length, filters },
-    `MQTT ingestor subscribed (${settings.delivery}, MQTT ${protocolVersion === 5 ? '5' : '3.1.1'}, ${connections.length} connection${connections.length > 1 ? 's' : ''})`,
+    `MQTT ingestor subscribed (${settings.delivery}, MQTT ${protocolVersion === 5 ? '5' : '3.1.1'}, ` +
+      `${connections.length} connection${connections.length > 1 ? 's' : ''})`,
   )
 
   const heldAcks = () => connections.reduce((sum, c) => sum + c.heldAcks, 0)

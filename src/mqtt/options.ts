@@ -13,7 +13,12 @@ import type { TopicLayout } from './topics.js'
  * @example
  * ```ts
  * import type { MqttIngestorOptions } from 'plantops-db/mqtt'
- * const options: MqttIngestorOptions = { url: 'mqtt://broker:1883', writer, clientId: 'ingest-1', shareGroup: 'ingest' }
+ * const options: MqttIngestorOptions = {
+ *   url: 'mqtt://broker:1883',
+ *   writer,
+ *   clientId: 'ingest-1',
+ *   shareGroup: 'ingest',
+ * }
  * ```
  */
 export interface MqttIngestorOptions {
@@ -27,7 +32,10 @@ export interface MqttIngestorOptions {
    * several `connections`, the others are `<clientId>-2`, `<clientId>-3`, …
    */
   readonly clientId?: string
-  /** Topics are `<prefix>/<deviceId>/telemetry` and `<prefix>/<deviceId>/status`; everything else under the prefix is dead-lettered. Default `plantops`. */
+  /**
+   * Topics are `<prefix>/<deviceId>/telemetry` and `<prefix>/<deviceId>/status`;
+   * everything else under the prefix is dead-lettered. Default `plantops`.
+   */
   readonly topicPrefix?: string
   /**
    * A layout of your own instead of the prefix: the topic filters to subscribe
@@ -66,7 +74,10 @@ export interface MqttIngestorOptions {
    * stay refused. Default false.
    */
   readonly autoProvision?: boolean
-  /** `'at-least-once'` (default): PUBACK after commit. `'at-most-once'`: PUBACK on receipt; what was buffered is lost on a crash. */
+  /**
+   * `'at-least-once'` (default): PUBACK after commit. `'at-most-once'`: PUBACK
+   * on receipt; what was buffered is lost on a crash.
+   */
   readonly delivery?: 'at-least-once' | 'at-most-once'
   /** Payload decoder. Default: UTF-8 JSON. */
   readonly decode?: PayloadDecoder
@@ -100,28 +111,56 @@ export interface MqttIngestorOptions {
 
 const optionsSchema = z.strictObject({
   url: z.string().min(1),
-  writer: z.custom<TelemetryWriter>((v) => typeof v === 'object' && v !== null && typeof (v as TelemetryWriter).write === 'function', {
-    message: 'must be a TelemetryWriter',
-  }),
+  writer: z.custom<TelemetryWriter>(
+    (v) => typeof v === 'object' && v !== null && typeof (v as TelemetryWriter).write === 'function',
+    {
+      message: 'must be a TelemetryWriter',
+    },
+  ),
   clientId: z.string().min(1).max(120).optional(),
-  topicPrefix: z.string().min(1).regex(/^[^#+]+$/, { message: 'must not contain MQTT wildcards' }).default('plantops'),
-  topics: z.custom<TopicLayout>((v) => typeof v === 'object' && v !== null && typeof (v as TopicLayout).route === 'function').optional(),
-  shareGroup: z.string().regex(/^[^/#+]+$/, { message: 'must be one topic level without wildcards' }).optional(),
+  topicPrefix: z
+    .string()
+    .min(1)
+    .regex(/^[^#+]+$/, { message: 'must not contain MQTT wildcards' })
+    .default('plantops'),
+  topics: z
+    .custom<TopicLayout>((v) => typeof v === 'object' && v !== null && typeof (v as TopicLayout).route === 'function')
+    .optional(),
+  shareGroup: z
+    .string()
+    .regex(/^[^/#+]+$/, { message: 'must be one topic level without wildcards' })
+    .optional(),
   connections: z.number().int().min(1).max(64).default(1),
   autoProvision: z.boolean().default(false),
   delivery: z.enum(['at-least-once', 'at-most-once']).default('at-least-once'),
   decode: z.custom<PayloadDecoder>((v) => typeof v === 'function').optional(),
-  maxPayloadBytes: z.number().int().min(64).default(256 * 1024),
+  maxPayloadBytes: z
+    .number()
+    .int()
+    .min(64)
+    .default(256 * 1024),
   protocolVersion: z.union([z.literal(4), z.literal(5)]).optional(),
-  sessionExpirySeconds: z.number().int().min(0).max(0xffffffff).default(7 * 24 * 3600),
+  sessionExpirySeconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(0xffffffff)
+    .default(7 * 24 * 3600),
   idleFlushMs: z.number().int().min(1).max(60_000).default(5),
   mqtt: z.custom<IClientOptions>((v) => typeof v === 'object' && v !== null).optional(),
   logger: loggerOption,
 })
 
-export type ResolvedIngestorOptions = Omit<z.output<typeof optionsSchema>, 'logger' | 'clientId'> & { logger: Logger; clientId: string }
+export type ResolvedIngestorOptions = Omit<z.output<typeof optionsSchema>, 'logger' | 'clientId'> & {
+  logger: Logger
+  clientId: string
+}
 
 export function resolveIngestorOptions(options: MqttIngestorOptions): ResolvedIngestorOptions {
   const parsed = validate(optionsSchema, options, 'MQTT ingestor options')
-  return Object.freeze({ ...parsed, logger: resolveLogger(parsed.logger), clientId: parsed.clientId ?? `plantops-ingest-${hostname()}` })
+  return Object.freeze({
+    ...parsed,
+    logger: resolveLogger(parsed.logger),
+    clientId: parsed.clientId ?? `plantops-ingest-${hostname()}`,
+  })
 }

@@ -30,7 +30,11 @@ export interface ReceiveSettings {
 function hasOwnTime(decoded: object): boolean {
   const { time, readings } = decoded as { time?: unknown; readings?: unknown }
   if (time !== undefined) return true
-  return Array.isArray(readings) && readings.length > 0 && readings.every((r) => typeof r === 'object' && r !== null && (r as { time?: unknown }).time !== undefined)
+  return (
+    Array.isArray(readings) &&
+    readings.length > 0 &&
+    readings.every((r) => typeof r === 'object' && r !== null && (r as { time?: unknown }).time !== undefined)
+  )
 }
 
 /**
@@ -43,9 +47,21 @@ export function createReceiver(settings: ReceiveSettings): (delivery: Delivery) 
   const { writer, layout } = settings
   const decode = settings.decode ?? decodeJson
 
-  const letter = (delivery: Delivery, reason: string, detail: string, deviceId?: string, payload = delivery.payload): Promise<WriteReceipt> => {
+  const letter = (
+    delivery: Delivery,
+    reason: string,
+    detail: string,
+    deviceId?: string,
+    payload = delivery.payload,
+  ): Promise<WriteReceipt> => {
     settings.onDeadLetter()
-    return writer.deadLetter({ payload, reason, detail, source: `mqtt:${delivery.topic}`, ...(deviceId !== undefined && { deviceId }) })
+    return writer.deadLetter({
+      payload,
+      reason,
+      detail,
+      source: `mqtt:${delivery.topic}`,
+      ...(deviceId !== undefined && { deviceId }),
+    })
   }
 
   return async (delivery) => {
@@ -56,7 +72,9 @@ export function createReceiver(settings: ReceiveSettings): (delivery: Delivery) 
       return letter(delivery, 'unknown_topic', `no device id and channel in topic "${topic}"${why}`)
     }
     if (payload.length > settings.maxPayloadBytes) {
-      const detail = `payload of ${payload.length} bytes exceeds ${settings.maxPayloadBytes}; its first ${KEPT_OVERSIZE_BYTES} bytes are kept`
+      const detail =
+        `payload of ${payload.length} bytes exceeds ${settings.maxPayloadBytes}; ` +
+        `its first ${KEPT_OVERSIZE_BYTES} bytes are kept`
       return letter(delivery, 'oversize', detail, route.deviceId, payload.subarray(0, KEPT_OVERSIZE_BYTES))
     }
     let decoded: unknown
@@ -70,7 +88,10 @@ export function createReceiver(settings: ReceiveSettings): (delivery: Delivery) 
       const status = statusOf(decoded)
       if (!status) return letter(delivery, 'schema', 'a status is "online" or "offline"', route.deviceId)
       const receipt = await writer.writeStatus(route.deviceId, status, { source })
-      receipt.durable.then((outcome) => outcome.status === 'written' && settings.onStatusApplied(), () => {})
+      receipt.durable.then(
+        (outcome) => outcome.status === 'written' && settings.onStatusApplied(),
+        () => {},
+      )
       return receipt
     }
     if (typeof decoded !== 'object' || decoded === null || Array.isArray(decoded)) {
@@ -78,14 +99,24 @@ export function createReceiver(settings: ReceiveSettings): (delivery: Delivery) 
     }
     const named = (decoded as { deviceId?: unknown }).deviceId
     if (named !== undefined && named !== route.deviceId) {
-      return letter(delivery, 'device_mismatch', `payload names device "${String(named)}" but arrived on the topic of "${route.deviceId}"`, route.deviceId)
+      return letter(
+        delivery,
+        'device_mismatch',
+        `payload names device "${String(named)}" but arrived on the topic of "${route.deviceId}"`,
+        route.deviceId,
+      )
     }
     if (delivery.retained && !hasOwnTime(decoded)) {
       // A replayed retained message is the device's last value, not a new reading: stamped with
       // this receive time it would become a second row on every resubscription.
-      const detail = 'a retained telemetry message replayed on subscribe carries no time of its own, so when it was measured is unknown'
+      const detail =
+        'a retained telemetry message replayed on subscribe carries no time of its own, ' +
+        'so when it was measured is unknown'
       return letter(delivery, 'retained_without_time', detail, route.deviceId)
     }
-    return writer.write({ ...decoded, deviceId: route.deviceId }, { source, provisionIfUnknown: settings.autoProvision })
+    return writer.write(
+      { ...decoded, deviceId: route.deviceId },
+      { source, provisionIfUnknown: settings.autoProvision },
+    )
   }
 }

@@ -6,7 +6,8 @@
 export function brokerWindowAdvice(protocolVersion: 4 | 5): string {
   const mosquitto =
     protocolVersion === 4
-      ? 'Mosquitto: max_inflight_messages (default 20, for 3.1.1 clients; MQTT 5 clients get their Receive Maximum) and max_queued_messages (default 1000)'
+      ? 'Mosquitto: max_inflight_messages (default 20, for 3.1.1 clients; MQTT 5 clients get their Receive Maximum) ' +
+        'and max_queued_messages (default 1000)'
       : 'Mosquitto: max_queued_messages (default 1000)'
   return [
     `Raise the broker's limits: ${mosquitto}`,

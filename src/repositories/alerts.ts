@@ -23,7 +23,14 @@ import {
  * @example
  * ```ts
  * import { newAlertInputSchema } from 'plantops-db'
- * newAlertInputSchema.parse({ plantId: 'plant_1', deviceId: 'dev_1', metric: 'soil_moisture', value: 12, threshold: 30, direction: 'below' })
+ * newAlertInputSchema.parse({
+ *   plantId: 'plant_1',
+ *   deviceId: 'dev_1',
+ *   metric: 'soil_moisture',
+ *   value: 12,
+ *   threshold: 30,
+ *   direction: 'below',
+ * })
  * ```
  */
 export const newAlertInputSchema = z.strictObject({
@@ -46,7 +53,14 @@ export const newAlertInputSchema = z.strictObject({
  */
 export const alertListOptionsSchema = z.strictObject({ since: instantSchema.optional(), ...pageFields })
 
-/** Input of `alerts.create`. @example `const a: NewAlertInput = { plantId: 'p', metric: 'humidity', value: 20, threshold: 40, direction: 'below' }` */
+/**
+ * Input of `alerts.create`.
+ *
+ * @example
+ * ```ts
+ * const a: NewAlertInput = { plantId: 'p', metric: 'humidity', value: 20, threshold: 40, direction: 'below' }
+ * ```
+ */
 export type NewAlertInput = z.input<typeof newAlertInputSchema>
 /** Options of `alerts.listForPlant`. @example `const o: AlertListOptions = { limit: 10 }` */
 export type AlertListOptions = z.input<typeof alertListOptionsSchema>
@@ -101,7 +115,9 @@ export function createAlertsRepository(db: Kysely<Database>): AlertsRepository {
       if (since) query = query.where('sent_at', '>=', since)
       if (cursor !== undefined) {
         const [time, id] = decodeCursor(cursor, timeCursorShape, 'alert list options')
-        query = query.where((eb) => eb(eb.refTuple('sent_at', 'id'), '<', eb.tuple(sql<Date>`${time}::timestamptz`, Number(id))))
+        query = query.where((eb) =>
+          eb(eb.refTuple('sent_at', 'id'), '<', eb.tuple(sql<Date>`${time}::timestamptz`, Number(id))),
+        )
       }
       const rows = await guarded('alert list options', () => query.execute())
       return toTimePage(rows, limit, (alert) => alert.id)

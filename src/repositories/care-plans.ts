@@ -34,12 +34,18 @@ export function createCarePlansRepository(db: Kysely<Database>): CarePlansReposi
     plan_data: JSON.stringify(validate(planDataSchema, planData, 'care plan')),
   })
   const find = (plantId: string) =>
-    db.selectFrom('care_plans').selectAll().where('plant_id', '=', validate(idSchema, plantId, 'plant id')).executeTakeFirst()
+    db
+      .selectFrom('care_plans')
+      .selectAll()
+      .where('plant_id', '=', validate(idSchema, plantId, 'plant id'))
+      .executeTakeFirst()
 
   return {
     async create(plantId, planData) {
       const row = inputOf(plantId, planData)
-      return guarded('care plan', () => db.insertInto('care_plans').values(row).returningAll().executeTakeFirstOrThrow())
+      return guarded('care plan', () =>
+        db.insertInto('care_plans').values(row).returningAll().executeTakeFirstOrThrow(),
+      )
     },
 
     async upsert(plantId, planData) {

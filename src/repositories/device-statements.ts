@@ -24,7 +24,10 @@ export function markDevicesSeenQuery(ids: readonly string[], times: readonly Dat
  * decommissioned devices alone. Used by the telemetry writer for status
  * messages, in the same transaction (and lane order) as the device's readings.
  */
-export function setDeviceStatusesQuery(ids: readonly string[], statuses: readonly ('online' | 'offline')[]): RawBuilder<unknown> {
+export function setDeviceStatusesQuery(
+  ids: readonly string[],
+  statuses: readonly ('online' | 'offline')[],
+): RawBuilder<unknown> {
   return sql`
     UPDATE devices AS d SET status = v.status
     FROM unnest(${[...ids]}::text[], ${[...statuses]}::text[]) AS v(id, status)

@@ -26,7 +26,11 @@ import {
  * @example
  * ```ts
  * import { provisionInputSchema } from 'plantops-db'
- * provisionInputSchema.parse({ macAddress: 'AA:BB:CC:00:11:22', sensorTypes: ['soil_moisture'], firmwareVersion: '1.4.2' })
+ * provisionInputSchema.parse({
+ *   macAddress: 'AA:BB:CC:00:11:22',
+ *   sensorTypes: ['soil_moisture'],
+ *   firmwareVersion: '1.4.2',
+ * })
  * ```
  */
 export const provisionInputSchema = z.strictObject({
@@ -65,7 +69,14 @@ export const seenEntriesSchema = z.array(z.strictObject({ deviceId: idSchema, ti
 /** A status a device can be moved to (a device never goes back to `provisioning`). */
 const statusChangeSchema = z.enum(['online', 'offline', 'decommissioned'])
 
-/** Input of `devices.provision`. @example `const input: ProvisionInput = { macAddress: 'aa:bb:cc:00:11:22', sensorTypes: [] }` */
+/**
+ * Input of `devices.provision`.
+ *
+ * @example
+ * ```ts
+ * const input: ProvisionInput = { macAddress: 'aa:bb:cc:00:11:22', sensorTypes: [] }
+ * ```
+ */
 export type ProvisionInput = z.input<typeof provisionInputSchema>
 /** Options of `devices.list`. @example `const options: DeviceListOptions = { plantId: 'plant_1' }` */
 export type DeviceListOptions = z.input<typeof deviceListOptionsSchema>
@@ -95,7 +106,10 @@ export interface DeviceCredentials {
  * @example
  * ```ts
  * const { devices } = createRepositories(db)
- * const { device, credentials } = await devices.provision({ macAddress: 'AA:BB:CC:00:11:22', sensorTypes: ['soil_moisture'] })
+ * const { device, credentials } = await devices.provision({
+ *   macAddress: 'AA:BB:CC:00:11:22',
+ *   sensorTypes: ['soil_moisture'],
+ * })
  * await devices.assignPlant(device.id, 'plant_fern')
  * const ok = await devices.verifyCredentials(credentials.username, credentials.password) // the device
  * ```
@@ -113,13 +127,19 @@ export interface DevicesRepository {
   getByUsername(username: string): Promise<Device>
   /** Devices by id, optionally by status and/or plant, a page at a time. */
   list(options?: DeviceListOptions): Promise<Page<Device>>
-  /** Assigns the device to a plant; `MissingReferenceError` for an unknown plant, `InvalidStateError` when decommissioned. */
+  /**
+   * Assigns the device to a plant; `MissingReferenceError` for an unknown
+   * plant, `InvalidStateError` when decommissioned.
+   */
   assignPlant(id: string, plantId: string): Promise<Device>
   /** Clears the device's plant. */
   unassignPlant(id: string): Promise<Device>
   /** Moves the device to `online`, `offline` or `decommissioned`; a decommissioned device stays so. */
   setStatus(id: string, status: 'online' | 'offline' | 'decommissioned'): Promise<Device>
-  /** Records when devices were last heard from (newest wins) and marks them online, in one statement. Returns how many devices changed. */
+  /**
+   * Records when devices were last heard from (newest wins) and marks them
+   * online, in one statement. Returns how many devices changed.
+   */
   markSeen(entries: readonly SeenEntry[]): Promise<number>
   /** The device when the credentials are right and it is not decommissioned, else `null`. Constant time. */
   verifyCredentials(username: string, password: string): Promise<Device | null>
@@ -176,7 +196,9 @@ export function createDevicesRepository(db: Kysely<Database>, options: DevicesRe
         firmware_version: firmwareVersion ?? null,
         sensor_types: JSON.stringify(sensorTypes),
       }
-      const device = await guarded('device', () => db.insertInto('devices').values(row).returningAll().executeTakeFirstOrThrow())
+      const device = await guarded('device', () =>
+        db.insertInto('devices').values(row).returningAll().executeTakeFirstOrThrow(),
+      )
       return { device, credentials: { username: id, password } }
     },
 
@@ -204,10 +226,15 @@ export function createDevicesRepository(db: Kysely<Database>, options: DevicesRe
 
     async list(listOptions = {}) {
       const { status, plantId, limit, cursor } = validate(deviceListOptionsSchema, listOptions, 'device list options')
-      let query = db.selectFrom('devices').selectAll().orderBy('id').limit(limit + 1)
+      let query = db
+        .selectFrom('devices')
+        .selectAll()
+        .orderBy('id')
+        .limit(limit + 1)
       if (status !== undefined) query = query.where('status', '=', status)
       if (plantId !== undefined) query = query.where('plant_id', '=', plantId)
-      if (cursor !== undefined) query = query.where('id', '>', decodeCursor(cursor, cursorShape, 'device list options')[0])
+      if (cursor !== undefined)
+        query = query.where('id', '>', decodeCursor(cursor, cursorShape, 'device list options')[0])
       return toPage(await query.execute(), limit, (device) => [device.id])
     },
 
@@ -244,7 +271,11 @@ export function createDevicesRepository(db: Kysely<Database>, options: DevicesRe
       if (typeof username !== 'string' || typeof password !== 'string') return null
       const device = idSchema.safeParse(username).success ? await byColumn('mqtt_username', username) : undefined
       const usable = device !== undefined && device.status !== DECOMMISSIONED
-      const matches = await verifyDevicePassword(password, usable ? device.mqtt_password_hash : undefined, options.passwordIterations)
+      const matches = await verifyDevicePassword(
+        password,
+        usable ? device.mqtt_password_hash : undefined,
+        options.passwordIterations,
+      )
       return matches && usable ? device : null
     },
 

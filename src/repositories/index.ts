@@ -81,7 +81,14 @@ export function createRepositories(db: Kysely<Database>, options: RepositoryOpti
   })
 }
 
-export type { AlertsRepository, CarePlansRepository, DevicesRepository, PlantsRepository, SettingsRepository, TelemetryRepository }
+export type {
+  AlertsRepository,
+  CarePlansRepository,
+  DevicesRepository,
+  PlantsRepository,
+  SettingsRepository,
+  TelemetryRepository,
+}
 export { alertListOptionsSchema, newAlertInputSchema, type AlertListOptions, type NewAlertInput } from './alerts.js'
 export {
   deviceListOptionsSchema,

@@ -26,11 +26,14 @@ function hexDigitsOf(text: string): string | undefined {
  * macAddressSchema.parse('AA-BB-CC-00-11-22') // 'aa:bb:cc:00:11:22'
  * ```
  */
-export const macAddressSchema = z.string().max(64).transform((text, context) => {
-  const digits = hexDigitsOf(text)
-  if (digits === undefined) {
-    context.addIssue({ code: 'custom', message: 'must be a 48-bit MAC address such as AA:BB:CC:DD:EE:FF' })
-    return z.NEVER
-  }
-  return digits.toLowerCase().match(/../g)!.join(':')
-})
+export const macAddressSchema = z
+  .string()
+  .max(64)
+  .transform((text, context) => {
+    const digits = hexDigitsOf(text)
+    if (digits === undefined) {
+      context.addIssue({ code: 'custom', message: 'must be a 48-bit MAC address such as AA:BB:CC:DD:EE:FF' })
+      return z.NEVER
+    }
+    return digits.toLowerCase().match(/../g)!.join(':')
+  })

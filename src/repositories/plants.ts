@@ -3,7 +3,17 @@ import { z } from 'zod'
 import { NotFoundError } from '../errors/errors.js'
 import type { Database, Plant } from '../schema/database.js'
 import { thresholdsSchema } from '../schema/json-columns.js'
-import { decodeCursor, generateId, guarded, idSchema, pageFields, storableText, toPage, validate, type Page } from './shared/index.js'
+import {
+  decodeCursor,
+  generateId,
+  guarded,
+  idSchema,
+  pageFields,
+  storableText,
+  toPage,
+  validate,
+  type Page,
+} from './shared/index.js'
 
 /**
  * Input of `plants.create`. `id` is generated (`plant_…`) when left out.
@@ -114,9 +124,14 @@ export function createPlantsRepository(db: Kysely<Database>): PlantsRepository {
 
     async list(options = {}) {
       const { species, limit, cursor } = validate(plantListOptionsSchema, options, 'plant list options')
-      let query = db.selectFrom('plants').selectAll().orderBy('id').limit(limit + 1)
+      let query = db
+        .selectFrom('plants')
+        .selectAll()
+        .orderBy('id')
+        .limit(limit + 1)
       if (species !== undefined) query = query.where('species', '=', species)
-      if (cursor !== undefined) query = query.where('id', '>', decodeCursor(cursor, cursorShape, 'plant list options')[0])
+      if (cursor !== undefined)
+        query = query.where('id', '>', decodeCursor(cursor, cursorShape, 'plant list options')[0])
       return toPage(await query.execute(), limit, (plant) => [plant.id])
     },
 

@@ -17,8 +17,8 @@ const wholeNumberText = (min: number, max: number) =>
  *
  * | key | meaning | default | allowed |
  * | --- | --- | --- | --- |
- * | `alerts.cooldown_seconds` | quiet time after an alert for the same plant, metric and direction | 3600 | 0 … 2 592 000 |
- * | `telemetry.retention_days` | how long hosts should keep telemetry (`telemetry.deleteOlderThan`) | 365 | 1 … 36 500 |
+ * | `alerts.cooldown_seconds` | quiet time after an alert (same plant, metric, direction) | 3600 | 0 … 2 592 000 |
+ * | `telemetry.retention_days` | how long hosts keep telemetry (`telemetry.deleteOlderThan`) | 365 | 1 … 36 500 |
  *
  * @example
  * ```ts
@@ -47,7 +47,10 @@ function isKnown(key: string): key is KnownSettingKey {
 function parseKnown(key: KnownSettingKey, text: string): number {
   const parsed = KNOWN_SETTINGS[key].schema.safeParse(text)
   if (parsed.success) return parsed.data
-  throw new ValidationError(`setting ${key}`, parsed.error.issues.map((issue) => ({ path: ['value'], message: issue.message })))
+  throw new ValidationError(
+    `setting ${key}`,
+    parsed.error.issues.map((issue) => ({ path: ['value'], message: issue.message })),
+  )
 }
 
 /**
@@ -107,8 +110,13 @@ export function createSettingsRepository(db: Kysely<Database>): SettingsReposito
 
     async list(options = {}) {
       const { limit, cursor } = validate(listOptionsSchema, options, 'setting list options')
-      let query = db.selectFrom('settings').selectAll().orderBy('key').limit(limit + 1)
-      if (cursor !== undefined) query = query.where('key', '>', decodeCursor(cursor, cursorShape, 'setting list options')[0])
+      let query = db
+        .selectFrom('settings')
+        .selectAll()
+        .orderBy('key')
+        .limit(limit + 1)
+      if (cursor !== undefined)
+        query = query.where('key', '>', decodeCursor(cursor, cursorShape, 'setting list options')[0])
       return toPage(await query.execute(), limit, (setting) => [setting.key])
     },
 

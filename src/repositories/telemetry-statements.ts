@@ -57,7 +57,8 @@ export type TelemetryBucket = { readonly bucket: Date; readonly readings: number
 type BucketRow = { bucket: Date; readings: number | string } & Record<string, number | string | null>
 
 function aggregateOf(row: BucketRow, metric: Metric): MetricAggregate {
-  const number = (value: number | string | null | undefined) => (value === null || value === undefined ? null : Number(value))
+  const number = (value: number | string | null | undefined) =>
+    value === null || value === undefined ? null : Number(value)
   return {
     avg: number(row[`${metric}_avg`]),
     min: number(row[`${metric}_min`]),

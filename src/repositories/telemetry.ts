@@ -75,7 +75,17 @@ export const telemetryRangeOptionsSchema = z
  * BUCKET_WIDTHS.includes('1 hour') // true
  * ```
  */
-export const BUCKET_WIDTHS = ['1 minute', '5 minutes', '15 minutes', '30 minutes', '1 hour', '6 hours', '12 hours', '1 day', '1 week'] as const
+export const BUCKET_WIDTHS = [
+  '1 minute',
+  '5 minutes',
+  '15 minutes',
+  '30 minutes',
+  '1 hour',
+  '6 hours',
+  '12 hours',
+  '1 day',
+  '1 week',
+] as const
 
 /**
  * Options of `telemetry.buckets`.
@@ -104,16 +114,39 @@ export const ageSchema = z
   .string()
   .regex(/^[1-9]\d{0,5} (second|minute|hour|day|week)s?$/, { message: 'must look like "30 days" or "12 hours"' })
 
-/** One reading for `telemetry.insert`. @example `const r: TelemetryInput = { deviceId: 'dev_1', time: new Date(), humidity: 60 }` */
+/**
+ * One reading for `telemetry.insert`.
+ *
+ * @example
+ * ```ts
+ * const r: TelemetryInput = { deviceId: 'dev_1', time: new Date(), humidity: 60 }
+ * ```
+ */
 export type TelemetryInput = z.input<typeof telemetryInputSchema>
 /** Options of `telemetry.range`. @example `const o: TelemetryRangeOptions = { deviceId: 'dev_1', limit: 100 }` */
 export type TelemetryRangeOptions = z.input<typeof telemetryRangeOptionsSchema>
-/** Options of `telemetry.buckets`. @example `const o: TelemetryBucketOptions = { plantId: 'p', from, to, bucket: '1 hour' }` */
+/**
+ * Options of `telemetry.buckets`.
+ *
+ * @example
+ * ```ts
+ * const o: TelemetryBucketOptions = { plantId: 'p', from, to, bucket: '1 hour' }
+ * ```
+ */
 export type TelemetryBucketOptions = z.input<typeof telemetryBucketOptionsSchema>
-/** Whose latest readings `telemetry.latest` returns. @example `const w: LatestFor = { deviceIds: ['dev_1', 'dev_2'] }` */
+/**
+ * Whose latest readings `telemetry.latest` returns.
+ *
+ * @example
+ * ```ts
+ * const w: LatestFor = { deviceIds: ['dev_1', 'dev_2'] }
+ * ```
+ */
 export type LatestFor = { deviceIds: readonly string[] } | { plantIds: readonly string[] }
 /** What `telemetry.deleteOlderThan` removed. @example `if (r.method === 'delete') console.log(r.rowsDeleted)` */
-export type RetentionResult = { method: 'drop_chunks'; chunksDropped: number } | { method: 'delete'; rowsDeleted: number }
+export type RetentionResult =
+  | { method: 'drop_chunks'; chunksDropped: number }
+  | { method: 'delete'; rowsDeleted: number }
 
 export type { TelemetryBucket, MetricAggregate } from './telemetry-statements.js'
 
@@ -147,7 +180,9 @@ export interface TelemetryRepository {
 }
 
 function scopeOf(options: { deviceId?: string | undefined; plantId?: string | undefined }): TelemetryScope {
-  return options.deviceId !== undefined ? { column: 'device_id', id: options.deviceId } : { column: 'plant_id', id: options.plantId! }
+  return options.deviceId !== undefined
+    ? { column: 'device_id', id: options.deviceId }
+    : { column: 'plant_id', id: options.plantId! }
 }
 
 export function createTelemetryRepository(db: Kysely<Database>): TelemetryRepository {
@@ -158,7 +193,8 @@ export function createTelemetryRepository(db: Kysely<Database>): TelemetryReposi
     for (const id of ids) {
       const device = byId.get(id)
       if (!device) throw new MissingReferenceError('device', id)
-      if (device.status === 'decommissioned') throw new InvalidStateError(`device "${id}" is decommissioned; its readings are refused`)
+      if (device.status === 'decommissioned')
+        throw new InvalidStateError(`device "${id}" is decommissioned; its readings are refused`)
     }
     return byId
   }
@@ -184,7 +220,11 @@ export function createTelemetryRepository(db: Kysely<Database>): TelemetryReposi
     },
 
     async range(options) {
-      const { from, to, limit, cursor, ...scope } = validate(telemetryRangeOptionsSchema, options, 'telemetry range options')
+      const { from, to, limit, cursor, ...scope } = validate(
+        telemetryRangeOptionsSchema,
+        options,
+        'telemetry range options',
+      )
       const { column, id } = scopeOf(scope)
       let query = db
         .selectFrom('telemetry')
@@ -198,7 +238,9 @@ export function createTelemetryRepository(db: Kysely<Database>): TelemetryReposi
       if (to) query = query.where('time', '<', to)
       if (cursor !== undefined) {
         const [time, deviceId] = decodeCursor(cursor, timeCursorShape, 'telemetry range options')
-        query = query.where((eb) => eb(eb.refTuple('time', 'device_id'), '<', eb.tuple(sql<Date>`${time}::timestamptz`, String(deviceId))))
+        query = query.where((eb) =>
+          eb(eb.refTuple('time', 'device_id'), '<', eb.tuple(sql<Date>`${time}::timestamptz`, String(deviceId))),
+        )
       }
       const rows = await guarded('telemetry range options', () => query.execute())
       return toTimePage(rows, limit, (reading) => reading.device_id ?? '')
@@ -213,7 +255,8 @@ export function createTelemetryRepository(db: Kysely<Database>): TelemetryReposi
         of,
         'latest telemetry selection',
       )
-      const [column, ids] = 'deviceIds' in wanted ? (['device_id', wanted.deviceIds] as const) : (['plant_id', wanted.plantIds] as const)
+      const [column, ids] =
+        'deviceIds' in wanted ? (['device_id', wanted.deviceIds] as const) : (['plant_id', wanted.plantIds] as const)
       if (ids.length === 0) return []
       return (await latestQuery(column, [...new Set(ids)]).execute(db)).rows
     },
@@ -225,7 +268,8 @@ export function createTelemetryRepository(db: Kysely<Database>): TelemetryReposi
 
     async deleteOlderThan(age) {
       const interval = validate(ageSchema, age, 'retention age')
-      if (await isHypertable(db, 'telemetry')) return { method: 'drop_chunks', chunksDropped: await dropOldChunks(db, interval) }
+      if (await isHypertable(db, 'telemetry'))
+        return { method: 'drop_chunks', chunksDropped: await dropOldChunks(db, interval) }
       return { method: 'delete', rowsDeleted: await deleteOldRows(db, interval) }
     },
 

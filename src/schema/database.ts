@@ -208,13 +208,27 @@ export type NewDevice = Insertable<DevicesTable>
 export type DeviceUpdate = Updateable<DevicesTable>
 /** A row of `telemetry` as read. @example `const r: Telemetry = rows[0]` */
 export type Telemetry = Selectable<TelemetryTable>
-/** A row of `telemetry` to insert. @example `const r: NewTelemetry = { time: new Date(), device_id: 'dev_1', soil_moisture: 41 }` */
+/**
+ * A row of `telemetry` to insert.
+ *
+ * @example
+ * ```ts
+ * const r: NewTelemetry = { time: new Date(), device_id: 'dev_1', soil_moisture: 41 }
+ * ```
+ */
 export type NewTelemetry = Insertable<TelemetryTable>
 /** Changes to a `telemetry` row. @example `const u: TelemetryUpdate = { plant_id: null }` */
 export type TelemetryUpdate = Updateable<TelemetryTable>
 /** A row of `alerts` as read. @example `const a: Alert = await repos.alerts.create(input)` */
 export type Alert = Selectable<AlertsTable>
-/** A row of `alerts` to insert. @example `const a: NewAlert = { metric: 'humidity', value: 20, threshold: 40, direction: 'below' }` */
+/**
+ * A row of `alerts` to insert.
+ *
+ * @example
+ * ```ts
+ * const a: NewAlert = { metric: 'humidity', value: 20, threshold: 40, direction: 'below' }
+ * ```
+ */
 export type NewAlert = Insertable<AlertsTable>
 /** Changes to an `alerts` row. @example `const u: AlertUpdate = { plant_id: null }` */
 export type AlertUpdate = Updateable<AlertsTable>
@@ -226,7 +240,14 @@ export type NewSetting = Insertable<SettingsTable>
 export type SettingUpdate = Updateable<SettingsTable>
 /** A row of `care_plans` as read. @example `const c: CarePlan = await repos.carePlans.get('plant_1')` */
 export type CarePlan = Selectable<CarePlansTable>
-/** A row of `care_plans` to insert. @example `const c: NewCarePlan = { plant_id: 'plant_1', plan_data: JSON.stringify(plan) }` */
+/**
+ * A row of `care_plans` to insert.
+ *
+ * @example
+ * ```ts
+ * const c: NewCarePlan = { plant_id: 'plant_1', plan_data: JSON.stringify(plan) }
+ * ```
+ */
 export type NewCarePlan = Insertable<CarePlansTable>
 /** Changes to a `care_plans` row. @example `const u: CarePlanUpdate = { plan_data: JSON.stringify(plan) }` */
 export type CarePlanUpdate = Updateable<CarePlansTable>

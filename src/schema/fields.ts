@@ -37,4 +37,7 @@ export const instantSchema = z
   .refine((date) => Number.isFinite(date.getTime()), { message: 'must be a valid date' })
 
 /** A finite number (no NaN, no ±Infinity); -0 becomes 0, see `withoutNegativeZero`. */
-export const finiteNumber = z.number().refine(Number.isFinite, { message: 'must be a finite number' }).transform(withoutNegativeZero)
+export const finiteNumber = z
+  .number()
+  .refine(Number.isFinite, { message: 'must be a finite number' })
+  .transform(withoutNegativeZero)

@@ -34,7 +34,8 @@ export type MetricRow = readonly (number | null)[]
 /** A metric row as an object of the metrics it has, for a payload or a log line. */
 export function metricObject(values: MetricRow, metrics: readonly string[] = METRICS): Record<string, number> {
   const object: Record<string, number> = {}
-  for (let i = 0; i < metrics.length; i += 1) if (values[i] !== null && values[i] !== undefined) object[metrics[i]!] = values[i]!
+  for (let i = 0; i < metrics.length; i += 1)
+    if (values[i] !== null && values[i] !== undefined) object[metrics[i]!] = values[i]!
   return object
 }
 

@@ -6,7 +6,9 @@ import { withoutNegativeZero } from './numbers.js'
 /** Zod's default `number` message names the type, not the problem; `metricProblem` names the problem. */
 function metricValueSchema(metric: Metric) {
   return z
-    .number({ error: (issue) => metricProblemMessage(metric, typeof issue.input === 'number' ? 'non_finite' : 'schema') })
+    .number({
+      error: (issue) => metricProblemMessage(metric, typeof issue.input === 'number' ? 'non_finite' : 'schema'),
+    })
     .superRefine((value, context) => {
       const problem = metricProblem(metric, value)
       if (problem !== undefined) context.addIssue({ code: 'custom', message: metricProblemMessage(metric, problem) })
@@ -23,7 +25,9 @@ function metricValueSchema(metric: Metric) {
  * ```ts
  * import { z } from 'zod'
  * import { hasAMetric, metricValueFields } from 'plantops-db'
- * const reading = z.object({ at: z.date(), ...metricValueFields }).refine(hasAMetric.check, { message: hasAMetric.message })
+ * const reading = z
+ *   .object({ at: z.date(), ...metricValueFields })
+ *   .refine(hasAMetric.check, { message: hasAMetric.message })
  * ```
  */
 export const metricValueFields = Object.fromEntries(
@@ -56,7 +60,9 @@ export const hasAMetric = Object.freeze({
  * metricValuesSchema.parse({ soil_moisture: 41.5, temperature: 22.1 })
  * ```
  */
-export const metricValuesSchema = z.strictObject(metricValueFields).refine(hasAMetric.check, { message: hasAMetric.message })
+export const metricValuesSchema = z
+  .strictObject(metricValueFields)
+  .refine(hasAMetric.check, { message: hasAMetric.message })
 
 /**
  * Metric values of one reading, see {@link metricValuesSchema}.

@@ -13,7 +13,10 @@ export function fleetReadings(devices: number, perDevice: number, start: Date): 
   const readings: BenchReading[] = []
   const moisture = Array.from({ length: devices }, (_, i) => 35 + (i % 30))
   let seed = 42
-  const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31)
+  const random = () => {
+    seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31
+    return seed / 2 ** 31
+  }
   for (let minute = 0; minute < perDevice; minute += 1) {
     const time = new Date(start.getTime() + minute * 60_000)
     const daylight = Math.max(0, Math.sin(((minute % 1440) / 1440) * Math.PI))

@@ -98,7 +98,11 @@ export async function publishFleet(options: FleetOptions): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const fail = (error: Error) => reject(error)
     socket.once('error', fail)
-    socket.once('close', () => (acknowledged === options.count ? resolve() : fail(new Error(`connection closed after ${acknowledged} of ${options.count} acknowledgements`))))
+    socket.once('close', () =>
+      acknowledged === options.count
+        ? resolve()
+        : fail(new Error(`connection closed after ${acknowledged} of ${options.count} acknowledgements`)),
+    )
     const pump = () => {
       scheduled = false
       if (!connected) return
@@ -125,7 +129,8 @@ export async function publishFleet(options: FleetOptions): Promise<void> {
         }
         if (type !== 4) return fail(new Error(`unexpected MQTT packet type ${type}`))
         acknowledged += 1
-        if (acknowledged === options.count) socket.end(Buffer.from([0xe0, 0])) // DISCONNECT
+        if (acknowledged === options.count)
+          socket.end(Buffer.from([0xe0, 0])) // DISCONNECT
         else if (!scheduled && sent < options.count && sent - acknowledged <= options.window - 256) pump()
       }),
     )

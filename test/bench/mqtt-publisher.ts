@@ -17,7 +17,8 @@ const base = Number(process.env.BASE)
 const window = 2_000
 
 const topicOf = (i: number) => `${prefix}/dev_bench_${i % devices}/telemetry`
-const payloadOf = (i: number) => `{"time":${base + Math.floor(i / devices) * 1000},"soil_moisture":${40 + (i % 20)},"humidity":55,"sentAt":${Date.now()}}`
+const payloadOf = (i: number) =>
+  `{"time":${base + Math.floor(i / devices) * 1000},"soil_moisture":${40 + (i % 20)},"humidity":55,"sentAt":${Date.now()}}`
 
 async function publishWithMqttJs(): Promise<void> {
   const client = await mqtt.connectAsync(url, { clientId: `bench-pub-${process.pid}`, clean: true })

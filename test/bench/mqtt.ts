@@ -20,7 +20,9 @@ const COUNT = Number(process.env.BENCH_MESSAGES ?? 100_000)
 const LATENCY_RATE = 5_000
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 10)
 
-const own = process.env.MQTT_URL ? undefined : await startMosquitto({ config: ['max_inflight_messages 0', 'max_queued_messages 1000000'] })
+const own = process.env.MQTT_URL
+  ? undefined
+  : await startMosquitto({ config: ['max_inflight_messages 0', 'max_queued_messages 1000000'] })
 const brokerUrl = process.env.MQTT_URL ?? own!.url
 
 /** A fresh database on the server named by DATABASE_URL, dropped at the end; embedded PGlite without it. */
@@ -33,7 +35,9 @@ async function openDatabase() {
 const { db, dispose } = await openDatabase()
 await migrateToLatest(db, { logger: false })
 const devices = Array.from({ length: 1_000 }, (_, i) => `dev_bench_${i}`)
-await sql`INSERT INTO devices (id, mqtt_password_hash) SELECT id, 'x' FROM unnest(${devices}::text[]) AS id ON CONFLICT DO NOTHING`.execute(db)
+await sql`INSERT INTO devices (id, mqtt_password_hash) SELECT id, 'x' FROM unnest(${devices}::text[]) AS id ON CONFLICT DO NOTHING`.execute(
+  db,
+)
 let base = Math.floor(Date.now() / 1000) * 1000 - 20 * 86_400_000
 
 const PUBLISHERS = Number(process.env.BENCH_PUBLISHERS ?? 2)
@@ -43,7 +47,12 @@ const PUBLISHERS = Number(process.env.BENCH_PUBLISHERS ?? 2)
  * pay for publishing. Resolves `started` once every publisher is loaded and
  * told to go, and the returned promise once all have published.
  */
-async function publish(prefix: string, count: number, rate = 0, url = brokerUrl): Promise<{ started: number; done: Promise<void> }> {
+async function publish(
+  prefix: string,
+  count: number,
+  rate = 0,
+  url = brokerUrl,
+): Promise<{ started: number; done: Promise<void> }> {
   const script = fileURLToPath(new URL('./mqtt-publisher.ts', import.meta.url))
   const share = Math.ceil(count / PUBLISHERS)
   const children = Array.from({ length: PUBLISHERS }, (_, p) =>
@@ -62,9 +71,15 @@ async function publish(prefix: string, count: number, rate = 0, url = brokerUrl)
   )
   base += PUBLISHERS * (Math.ceil(share / 1_000) * 1000 + 60_000)
   const exits = children.map(
-    (child) => new Promise<void>((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`publisher exited ${code}`))))),
+    (child) =>
+      new Promise<void>((resolve, reject) =>
+        child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`publisher exited ${code}`)))),
+      ),
   )
-  await Promise.race([Promise.all(children.map((child) => new Promise((resolve) => child.once('message', resolve)))), Promise.all(exits)])
+  await Promise.race([
+    Promise.all(children.map((child) => new Promise((resolve) => child.once('message', resolve)))),
+    Promise.all(exits),
+  ])
   const started = performance.now()
   for (const child of children) child.send('go')
   return { started, done: Promise.all(exits).then(() => undefined) }
@@ -80,13 +95,20 @@ async function until(check: () => boolean, describe: () => string): Promise<void
 
 async function bareSubscriber(): Promise<number> {
   const prefix = `bench-${randomBytes(3).toString('hex')}`
-  const client = await mqtt.connectAsync(brokerUrl, { clientId: `bench-sub-${randomBytes(3).toString('hex')}`, protocolVersion: 5, properties: { receiveMaximum: 65_535 } })
+  const client = await mqtt.connectAsync(brokerUrl, {
+    clientId: `bench-sub-${randomBytes(3).toString('hex')}`,
+    protocolVersion: 5,
+    properties: { receiveMaximum: 65_535 },
+  })
   await client.subscribeAsync(`${prefix}/+/telemetry`, { qos: 1 })
   let received = 0
   client.on('message', () => (received += 1))
   const { started, done } = await publish(prefix, COUNT)
   await done
-  await until(() => received >= COUNT, () => `bare subscriber received ${received} of ${COUNT}`)
+  await until(
+    () => received >= COUNT,
+    () => `bare subscriber received ${received} of ${COUNT}`,
+  )
   const rate = COUNT / ((performance.now() - started) / 1000)
   await client.endAsync()
   return rate
@@ -104,14 +126,25 @@ async function ingest(delivery: 'at-least-once' | 'at-most-once', count: number,
     if (rate > 0 && sentAt !== undefined) void receipt.durable.then(() => latencies.push(Date.now() - sentAt))
     return receipt
   }
-  const ingestor = await createMqttIngestor({ url: brokerUrl, writer, clientId: `bench-ingest-${randomBytes(3).toString('hex')}`, topicPrefix: prefix, delivery, protocolVersion: 5, logger: false })
+  const ingestor = await createMqttIngestor({
+    url: brokerUrl,
+    writer,
+    clientId: `bench-ingest-${randomBytes(3).toString('hex')}`,
+    topicPrefix: prefix,
+    delivery,
+    protocolVersion: 5,
+    logger: false,
+  })
   const { started, done } = await publish(prefix, count, rate)
   await done
   await until(
     () => writer.stats().written >= count,
     () => {
       // Every message was acknowledged to its publisher; fewer arriving means the broker dropped them.
-      const hint = ingestor.stats().received < count ? ` (the broker delivered ${ingestor.stats().received} of ${count} acknowledged messages: did it drop QoS 1 messages beyond max_queued_messages?)` : ''
+      const hint =
+        ingestor.stats().received < count
+          ? ` (the broker delivered ${ingestor.stats().received} of ${count} acknowledged messages: did it drop QoS 1 messages beyond max_queued_messages?)`
+          : ''
       return `${delivery}: ${JSON.stringify({ writer: writer.stats(), ingestor: ingestor.stats() })}${hint}`
     },
   )
@@ -134,7 +167,14 @@ async function stockBroker(count: number, rate: number, options: { protocolVersi
   try {
     const prefix = `bench-${randomBytes(3).toString('hex')}`
     const writer = createTelemetryWriter(db, { logger: false })
-    const ingestor = await createMqttIngestor({ url: broker.url, writer, clientId: `bench-stock-${randomBytes(3).toString('hex')}`, topicPrefix: prefix, logger: false, ...options })
+    const ingestor = await createMqttIngestor({
+      url: broker.url,
+      writer,
+      clientId: `bench-stock-${randomBytes(3).toString('hex')}`,
+      topicPrefix: prefix,
+      logger: false,
+      ...options,
+    })
     const { started, done } = await publish(prefix, count, rate, broker.url)
     await done
     // Stored is final once nothing more arrives for two seconds (what the broker dropped never will).
@@ -159,19 +199,29 @@ async function stockBroker(count: number, rate: number, options: { protocolVersi
 const STOCK_V4_RATE = Number(process.env.BENCH_STOCK_V4_RATE ?? 5_500)
 const STOCK_V4_MESSAGES = STOCK_V4_RATE * 10
 
-console.log(`broker: ${process.env.MQTT_URL ? `MQTT_URL (${brokerUrl})` : 'a private Mosquitto'}; database: ${process.env.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : 'embedded PGlite'}; ${COUNT.toLocaleString('en')} QoS 1 messages from 1,000 devices`)
+console.log(
+  `broker: ${process.env.MQTT_URL ? `MQTT_URL (${brokerUrl})` : 'a private Mosquitto'}; database: ${process.env.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : 'embedded PGlite'}; ${COUNT.toLocaleString('en')} QoS 1 messages from 1,000 devices`,
+)
 try {
   const ceiling = await bareSubscriber()
   console.log(`bare mqtt.js subscriber (ceiling)      ${Math.round(ceiling).toLocaleString('en').padStart(8)} msg/s`)
   const alo = await ingest('at-least-once', COUNT)
-  console.log(`plantops-db at-least-once              ${Math.round(alo.rate).toLocaleString('en').padStart(8)} msg/s (published until committed)`)
+  console.log(
+    `plantops-db at-least-once              ${Math.round(alo.rate).toLocaleString('en').padStart(8)} msg/s (published until committed)`,
+  )
   const amo = await ingest('at-most-once', COUNT)
   console.log(`plantops-db at-most-once               ${Math.round(amo.rate).toLocaleString('en').padStart(8)} msg/s`)
   const latency = await ingest('at-least-once', LATENCY_RATE * LATENCY_SECONDS, LATENCY_RATE)
-  console.log(`latency at ${LATENCY_RATE.toLocaleString('en')} msg/s, at-least-once  p50 ${latency.p50} ms, p99 ${latency.p99} ms (maxBatchAgeMs 100)`)
-  console.log(`\nat-least-once is ${(alo.rate / amo.rate).toFixed(2)}× at-most-once and ${(alo.rate / ceiling).toFixed(2)}× the bare subscriber`)
+  console.log(
+    `latency at ${LATENCY_RATE.toLocaleString('en')} msg/s, at-least-once  p50 ${latency.p50} ms, p99 ${latency.p99} ms (maxBatchAgeMs 100)`,
+  )
+  console.log(
+    `\nat-least-once is ${(alo.rate / amo.rate).toFixed(2)}× at-most-once and ${(alo.rate / ceiling).toFixed(2)}× the bare subscriber`,
+  )
 
-  console.log(`\nstock-config Mosquitto (Debian's /etc/mosquitto/mosquitto.conf: 1,000 queued per session), ingestor and writer defaults`)
+  console.log(
+    `\nstock-config Mosquitto (Debian's /etc/mosquitto/mosquitto.conf: 1,000 queued per session), ingestor and writer defaults`,
+  )
   const line = (label: string, r: Awaited<ReturnType<typeof stockBroker>>, published: number) =>
     console.log(
       `${label.padEnd(39)}${Math.round(r.rate).toLocaleString('en').padStart(8)} msg/s; published ${published.toLocaleString('en')}, stored ${r.stored.toLocaleString('en')}, lost ${(published - r.stored).toLocaleString('en')} (window ${r.window ?? '-'})`,

@@ -48,8 +48,18 @@ async function openTarget(): Promise<Target> {
         await client.connect()
         // Binary, the faster format and the one the writer uses, so the ceiling is the highest raw COPY.
         for (const chunk of chunks) {
-          const data = copyBinaryPayload(chunk.map((r) => ({ timeMs: r.time.getTime(), deviceId: r.deviceId, plantId: r.plantId, values: [r.soil_moisture, r.temperature, r.humidity, r.light_level] })))
-          await pipeline(Readable.from([data]), client.query(copyFrom(`COPY telemetry (${COLUMNS}) FROM STDIN (FORMAT binary)`)))
+          const data = copyBinaryPayload(
+            chunk.map((r) => ({
+              timeMs: r.time.getTime(),
+              deviceId: r.deviceId,
+              plantId: r.plantId,
+              values: [r.soil_moisture, r.temperature, r.humidity, r.light_level],
+            })),
+          )
+          await pipeline(
+            Readable.from([data]),
+            client.query(copyFrom(`COPY telemetry (${COLUMNS}) FROM STDIN (FORMAT binary)`)),
+          )
         }
         await client.end()
       },
@@ -81,10 +91,14 @@ async function openTarget(): Promise<Target> {
 async function seed(db: Kysely<Database>): Promise<void> {
   await migrateToLatest(db, { logger: false })
   const plants = Array.from({ length: 250 }, (_, i) => `plant_bench_${i}`)
-  await sql`INSERT INTO plants (id, name, thresholds) SELECT id, id, '{"soil_moisture": {"min": 5}}' FROM unnest(${plants}::text[]) AS id`.execute(db)
+  await sql`INSERT INTO plants (id, name, thresholds) SELECT id, id, '{"soil_moisture": {"min": 5}}' FROM unnest(${plants}::text[]) AS id`.execute(
+    db,
+  )
   const devices = Array.from({ length: DEVICES }, (_, i) => `dev_bench_${i}`)
   await sql`INSERT INTO devices (id, mqtt_password_hash, plant_id)
-    SELECT id, 'x', 'plant_bench_' || (substring(id from 11)::int % 250) FROM unnest(${devices}::text[]) AS id`.execute(db)
+    SELECT id, 'x', 'plant_bench_' || (substring(id from 11)::int % 250) FROM unnest(${devices}::text[]) AS id`.execute(
+    db,
+  )
   await sql`ANALYZE`.execute(db)
 }
 
@@ -128,7 +142,14 @@ const methods: Method[] = [
     async run(target) {
       const writer = createTelemetryWriter(target.db, { logger: false, ...WRITER_OPTIONS })
       for (const r of readings) {
-        await writer.write({ deviceId: r.deviceId, time: r.time, soil_moisture: r.soil_moisture, temperature: r.temperature, humidity: r.humidity, light_level: r.light_level })
+        await writer.write({
+          deviceId: r.deviceId,
+          time: r.time,
+          soil_moisture: r.soil_moisture,
+          temperature: r.temperature,
+          humidity: r.humidity,
+          light_level: r.light_level,
+        })
       }
       await writer.close()
       const stats = writer.stats()
@@ -149,7 +170,11 @@ const methods: Method[] = [
           humidity: r.humidity,
           light_level: r.light_level,
         }))
-        await target.db.insertInto('telemetry').values(rows).onConflict((oc) => oc.doNothing()).execute()
+        await target.db
+          .insertInto('telemetry')
+          .values(rows)
+          .onConflict((oc) => oc.doNothing())
+          .execute()
       }
     },
   },
@@ -160,7 +185,15 @@ const methods: Method[] = [
       for (const r of readings.slice(0, NAIVE_SAMPLE)) {
         await target.db
           .insertInto('telemetry')
-          .values({ time: r.time, device_id: r.deviceId, plant_id: r.plantId, soil_moisture: r.soil_moisture, temperature: r.temperature, humidity: r.humidity, light_level: r.light_level })
+          .values({
+            time: r.time,
+            device_id: r.deviceId,
+            plant_id: r.plantId,
+            soil_moisture: r.soil_moisture,
+            temperature: r.temperature,
+            humidity: r.humidity,
+            light_level: r.light_level,
+          })
           .execute()
       }
     },
@@ -183,7 +216,10 @@ async function measure(method: Method): Promise<number> {
     const seconds = (performance.now() - started) / 1000
     const stored = await count(target.db)
     if (stored !== method.rows) throw new Error(`${method.name}: stored ${stored} rows, expected ${method.rows}`)
-    if (process.env.BENCH_CPU) console.log(`  ${method.name}: ${seconds.toFixed(2)} s, node cpu ${((used.user + used.system) / 1e6).toFixed(2)} s, machine ${(busy * 100).toFixed(0)}% busy`)
+    if (process.env.BENCH_CPU)
+      console.log(
+        `  ${method.name}: ${seconds.toFixed(2)} s, node cpu ${((used.user + used.system) / 1e6).toFixed(2)} s, machine ${(busy * 100).toFixed(0)}% busy`,
+      )
     return method.rows / seconds
   } finally {
     await target.dispose()
@@ -205,11 +241,14 @@ function machineBusy(before: { busy: number; idle: number }, after: { busy: numb
 
 const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
 
-console.log(`backend: ${serverUrl ? 'PostgreSQL (DATABASE_URL)' : 'embedded PGlite'}; ${readings.length.toLocaleString('en')} readings from ${DEVICES} devices; ${ROUNDS} rounds, methods interleaved, medians reported`)
+console.log(
+  `backend: ${serverUrl ? 'PostgreSQL (DATABASE_URL)' : 'embedded PGlite'}; ${readings.length.toLocaleString('en')} readings from ${DEVICES} devices; ${ROUNDS} rounds, methods interleaved, medians reported`,
+)
 const chosen = methods.filter((m) => !ONLY || ONLY.some((o) => m.name.startsWith(o)))
 const samples = new Map<string, number[]>(chosen.map((m) => [m.name, []]))
 // Interleaved rounds: a checkpoint or an autovacuum landing in one round touches every method alike.
-for (let round = 0; round < ROUNDS; round += 1) for (const method of chosen) samples.get(method.name)!.push(await measure(method))
+for (let round = 0; round < ROUNDS; round += 1)
+  for (const method of chosen) samples.get(method.name)!.push(await measure(method))
 const rates = new Map<string, number>()
 for (const method of chosen) {
   const rounds = samples.get(method.name)!
@@ -222,4 +261,5 @@ for (const method of chosen) {
 }
 const ours = rates.get('plantops-db writer') ?? Number.NaN
 console.log('\nratios of the plantops-db writer (deduplication on) to, median of rounds:')
-for (const [name, rate] of rates) if (name !== 'plantops-db writer') console.log(`  ${name.padEnd(50)} ${(ours / rate).toFixed(2)}×`)
+for (const [name, rate] of rates)
+  if (name !== 'plantops-db writer') console.log(`  ${name.padEnd(50)} ${(ours / rate).toFixed(2)}×`)

@@ -31,7 +31,10 @@ describeServer('COPY encodings of telemetry rows', () => {
     await client.query('TRUNCATE copied RESTART IDENTITY')
     const data = format === 'binary' ? copyBinaryPayload(rows) : copyTextPayload(rows)
     const columns = 'time, device_id, plant_id, soil_moisture, temperature, humidity, light_level'
-    await pipeline(Readable.from([data]), client.query(copyFrom(`COPY copied (${columns}) FROM STDIN (FORMAT ${format})`)))
+    await pipeline(
+      Readable.from([data]),
+      client.query(copyFrom(`COPY copied (${columns}) FROM STDIN (FORMAT ${format})`)),
+    )
     const { rows: stored } = await client.query(`SELECT ${columns} FROM copied ORDER BY n`)
     return stored.map((r) => ({
       time: (r.time as Date).getTime(),
@@ -45,9 +48,24 @@ describeServer('COPY encodings of telemetry rows', () => {
     rows.map((r) => ({ time: r.timeMs, deviceId: r.deviceId, plantId: r.plantId, values: [...r.values] }))
 
   const edgeRows: Row[] = [
-    { timeMs: Date.parse('2026-11-21T10:00:00.123Z'), deviceId: 'dev_a', plantId: 'plant_1', values: [41.5, 21.25, 55, 12_000] },
-    { timeMs: Date.parse('1999-12-31T23:59:59.999Z'), deviceId: 'dev.b:c-d', plantId: null, values: [null, -40, null, 0] },
-    { timeMs: Date.parse('1970-01-01T00:00:00.001Z'), deviceId: 'dev_c', plantId: 'plante-é-🌱\ttab\\slash', values: [0.1, 1e300, 5e-324, -1.7976931348623157e308] },
+    {
+      timeMs: Date.parse('2026-11-21T10:00:00.123Z'),
+      deviceId: 'dev_a',
+      plantId: 'plant_1',
+      values: [41.5, 21.25, 55, 12_000],
+    },
+    {
+      timeMs: Date.parse('1999-12-31T23:59:59.999Z'),
+      deviceId: 'dev.b:c-d',
+      plantId: null,
+      values: [null, -40, null, 0],
+    },
+    {
+      timeMs: Date.parse('1970-01-01T00:00:00.001Z'),
+      deviceId: 'dev_c',
+      plantId: 'plante-é-🌱\ttab\\slash',
+      values: [0.1, 1e300, 5e-324, -1.7976931348623157e308],
+    },
     { timeMs: Date.parse('2000-01-01T00:00:00.000Z'), deviceId: 'x', plantId: '', values: [null, null, null, null] },
   ]
 
@@ -63,7 +81,11 @@ describeServer('COPY encodings of telemetry rows', () => {
       deviceId: fc.stringMatching(/^[A-Za-z0-9_.:-]{1,128}$/),
       plantId: fc.option(fc.string({ unit: 'binary', maxLength: 40 }).filter((s) => !s.includes('\0'))),
       // Validation has already turned -0 into 0 by the time a reading is a row.
-      values: fc.tuple(...[0, 1, 2, 3].map(() => fc.option(fc.double({ noNaN: true, noDefaultInfinity: true }).map((v) => (v === 0 ? 0 : v))))),
+      values: fc.tuple(
+        ...[0, 1, 2, 3].map(() =>
+          fc.option(fc.double({ noNaN: true, noDefaultInfinity: true }).map((v) => (v === 0 ? 0 : v))),
+        ),
+      ),
     })
     await fc.assert(
       fc.asyncProperty(fc.array(row, { minLength: 1, maxLength: 30 }), async (rows) => {

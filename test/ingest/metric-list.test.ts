@@ -13,12 +13,26 @@ const FIVE = [...METRICS, 'co2_ppm'] as const
 
 const rows: Row[] = [
   { timeMs: Date.parse('2026-11-22T10:00:00Z'), deviceId: 'dev_1', plantId: null, values: [41.5, 21, 55, 12_000, 415] },
-  { timeMs: Date.parse('2026-11-22T10:01:00Z'), deviceId: 'dev_1', plantId: 'plant_1', values: [null, null, null, null, 980.5] },
+  {
+    timeMs: Date.parse('2026-11-22T10:01:00Z'),
+    deviceId: 'dev_1',
+    plantId: 'plant_1',
+    values: [null, null, null, null, 980.5],
+  },
   { timeMs: Date.parse('2026-11-22T10:00:00Z'), deviceId: 'dev_2', plantId: null, values: [1, null, 2, null, null] },
 ]
 
 it('builds the column list from the metric list, in table order', () => {
-  expect(telemetryColumns(FIVE)).toEqual(['time', 'device_id', 'plant_id', 'soil_moisture', 'temperature', 'humidity', 'light_level', 'co2_ppm'])
+  expect(telemetryColumns(FIVE)).toEqual([
+    'time',
+    'device_id',
+    'plant_id',
+    'soil_moisture',
+    'temperature',
+    'humidity',
+    'light_level',
+    'co2_ppm',
+  ])
   expect(telemetryColumns()).toEqual(['time', 'device_id', 'plant_id', ...METRICS])
 })
 
@@ -27,7 +41,9 @@ describeEachBackend('a fifth metric', (backend) => {
   beforeEach(async () => {
     t = await backend.open()
     const metricColumns = FIVE.map((metric) => `${metric} DOUBLE PRECISION`).join(', ')
-    await sql.raw(`CREATE TABLE telemetry (time TIMESTAMPTZ NOT NULL, device_id TEXT, plant_id TEXT, ${metricColumns})`).execute(t.db)
+    await sql
+      .raw(`CREATE TABLE telemetry (time TIMESTAMPTZ NOT NULL, device_id TEXT, plant_id TEXT, ${metricColumns})`)
+      .execute(t.db)
     await sql`CREATE UNIQUE INDEX ON telemetry (device_id, time)`.execute(t.db)
   })
   afterEach(async () => {
@@ -35,10 +51,18 @@ describeEachBackend('a fifth metric', (backend) => {
   })
 
   const stored = async () => {
-    const { rows: found } = await sql<Record<string, unknown>>`SELECT * FROM telemetry ORDER BY device_id, time`.execute(t.db)
-    return found.map((r) => ({ timeMs: (r.time as Date).getTime(), deviceId: r.device_id, plantId: r.plant_id, values: FIVE.map((m) => r[m]) }))
+    const { rows: found } = await sql<
+      Record<string, unknown>
+    >`SELECT * FROM telemetry ORDER BY device_id, time`.execute(t.db)
+    return found.map((r) => ({
+      timeMs: (r.time as Date).getTime(),
+      deviceId: r.device_id,
+      plantId: r.plant_id,
+      values: FIVE.map((m) => r[m]),
+    }))
   }
-  const sorted = (list: readonly Row[]) => [...list].sort((a, b) => a.deviceId.localeCompare(b.deviceId) || a.timeMs - b.timeMs)
+  const sorted = (list: readonly Row[]) =>
+    [...list].sort((a, b) => a.deviceId.localeCompare(b.deviceId) || a.timeMs - b.timeMs)
 
   it('writes five-metric rows through the fast path, every value in its column', async () => {
     await storeFor(t.db).transaction((session) => insertRows(session, rows, FIVE))

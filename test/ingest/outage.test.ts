@@ -17,7 +17,10 @@ describeServer('telemetry writer through a database outage', () => {
 
   it('keeps every accepted packet, writes each exactly once, and reports none durable before its commit', async () => {
     const { direct, proxy } = server
-    const { device } = await createRepositories(direct, { passwordIterations: 1_000 }).devices.provision({ macAddress: randomMac(), sensorTypes: [] })
+    const { device } = await createRepositories(direct, { passwordIterations: 1_000 }).devices.provision({
+      macAddress: randomMac(),
+      sensorTypes: [],
+    })
     const db = server.throughProxy()
     const writer = createTelemetryWriter(db, { logger: false, batchSize: 50, maxBatchAgeMs: 20, maxRetryDelayMs: 300 })
 
@@ -48,7 +51,9 @@ describeServer('telemetry writer through a database outage', () => {
     const reportedDuringCut = durableAt.filter((t) => t > cutAt + 100 && t < restoredAt)
     expect(reportedDuringCut).toEqual([])
     const { rows } = await sql<{ n: number; distinct_times: number }>`
-      SELECT count(*)::int AS n, count(DISTINCT time)::int AS distinct_times FROM telemetry WHERE device_id = ${device.id}`.execute(direct)
+      SELECT count(*)::int AS n, count(DISTINCT time)::int AS distinct_times FROM telemetry WHERE device_id = ${device.id}`.execute(
+      direct,
+    )
     expect(rows[0]).toEqual({ n: total, distinct_times: total })
   })
 })

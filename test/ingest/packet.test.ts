@@ -23,7 +23,16 @@ describe('sensor packets', () => {
   })
 
   it('accepts the backlog form with one reading per entry', () => {
-    const result = readPacket({ deviceId: 'dev_1', readings: [{ time: 1_767_225_600, humidity: 1 }, { time: 1_767_225_660, light_level: 0 }] }, received)
+    const result = readPacket(
+      {
+        deviceId: 'dev_1',
+        readings: [
+          { time: 1_767_225_600, humidity: 1 },
+          { time: 1_767_225_660, light_level: 0 },
+        ],
+      },
+      received,
+    )
     expect(result).toEqual({
       readings: [
         { deviceId: 'dev_1', timeMs: Date.parse('2026-01-01T00:00:00Z'), values: [null, null, 1, null] },
@@ -31,20 +40,33 @@ describe('sensor packets', () => {
       ],
     })
     expect(readPacket({ deviceId: 'dev_1', readings: [] }, received)).toMatchObject({ reason: 'schema' })
-    expect(readPacket({ deviceId: 'dev_1', readings: [{ humidity: 1 }] }, received)).toMatchObject({ reason: 'schema', detail: expect.stringContaining('readings.0.time') })
+    expect(readPacket({ deviceId: 'dev_1', readings: [{ humidity: 1 }] }, received)).toMatchObject({
+      reason: 'schema',
+      detail: expect.stringContaining('readings.0.time'),
+    })
   })
 
   it('classifies refusals: shape, non-finite, implausible', () => {
     expect(readPacket({ deviceId: 'dev 1', humidity: 1 }, received)).toMatchObject({ reason: 'schema' })
-    expect(readPacket({ deviceId: 'dev_1', humidity: '1' }, received)).toMatchObject({ reason: 'schema', detail: 'humidity: humidity must be a number' })
+    expect(readPacket({ deviceId: 'dev_1', humidity: '1' }, received)).toMatchObject({
+      reason: 'schema',
+      detail: 'humidity: humidity must be a number',
+    })
     expect(readPacket({ deviceId: 'dev_1', temperature: Infinity }, received)).toMatchObject({ reason: 'non_finite' })
     expect(readPacket({ deviceId: 'dev_1', light_level: -1 }, received)).toMatchObject({ reason: 'implausible' })
-    expect(readPacket({ deviceId: 'dev_1' }, received)).toMatchObject({ reason: 'schema', detail: `a reading needs at least one of ${METRICS.join(', ')}` })
+    expect(readPacket({ deviceId: 'dev_1' }, received)).toMatchObject({
+      reason: 'schema',
+      detail: `a reading needs at least one of ${METRICS.join(', ')}`,
+    })
     expect(readPacket('{"deviceId":"dev_1"}', received)).toMatchObject({ reason: 'schema' })
   })
 
   it('agrees with the exported zod schema on every input (the hot path is a faithful copy)', () => {
-    const value = fc.oneof(fc.double(), fc.constantFrom(null, undefined, Number.NaN, -0, 1e11, '12', true), fc.integer({ min: -10, max: 250_000 }))
+    const value = fc.oneof(
+      fc.double(),
+      fc.constantFrom(null, undefined, Number.NaN, -0, 1e11, '12', true),
+      fc.integer({ min: -10, max: 250_000 }),
+    )
     const time = fc.oneof(
       fc.constantFrom(undefined, null, '2026-01-01T00:00:00Z', '2026-01-01', 'nope', -5),
       fc.date({ noInvalidDate: false }),
@@ -52,8 +74,15 @@ describe('sensor packets', () => {
       // Fractions of a second or millisecond: kept to the millisecond, as a Date keeps them.
       fc.double({ min: 0, max: 2_000_000_000_000, noNaN: true }),
     )
-    const reading = fc.record({ time, soil_moisture: value, temperature: value, humidity: value, light_level: value }, { requiredKeys: [] })
-    const deviceId = fc.oneof(fc.constantFrom('dev_1', 'dev 1', '', 'x'.repeat(129), 'a:b.c-d_e'), fc.string(), fc.integer())
+    const reading = fc.record(
+      { time, soil_moisture: value, temperature: value, humidity: value, light_level: value },
+      { requiredKeys: [] },
+    )
+    const deviceId = fc.oneof(
+      fc.constantFrom('dev_1', 'dev 1', '', 'x'.repeat(129), 'a:b.c-d_e'),
+      fc.string(),
+      fc.integer(),
+    )
     const packet = fc.oneof(
       fc.tuple(deviceId, reading).map(([id, r]) => ({ deviceId: id, ...r })),
       fc.tuple(deviceId, fc.array(reading, { maxLength: 3 })).map(([id, readings]) => ({ deviceId: id, readings })),

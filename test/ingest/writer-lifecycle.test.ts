@@ -1,6 +1,13 @@
 import { sql } from 'kysely'
 import { expect, it } from 'vitest'
-import { WriterClosedError, createDatabase, createTelemetryWriter, migrateToLatest, type BatchInfo, type WriteOutcome } from '../../src/index.js'
+import {
+  WriterClosedError,
+  createDatabase,
+  createTelemetryWriter,
+  migrateToLatest,
+  type BatchInfo,
+  type WriteOutcome,
+} from '../../src/index.js'
 import { describeEachBackend } from '../support/backends.js'
 import { eventually } from '../support/eventually.js'
 import { randomMac, rejectionOf, useMigratedDatabase } from '../support/migrated.js'
@@ -12,7 +19,9 @@ describeEachBackend('telemetry writer: close and statuses', (backend) => {
   const provision = async () => (await m.repos.devices.provision({ macAddress: randomMac(), sensorTypes: [] })).device
 
   async function count(deviceId: string): Promise<number> {
-    const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM telemetry WHERE device_id = ${deviceId}`.execute(m.t.db)
+    const { rows } = await sql<{
+      n: number
+    }>`SELECT count(*)::int AS n FROM telemetry WHERE device_id = ${deviceId}`.execute(m.t.db)
     return rows[0]!.n
   }
 
@@ -44,8 +53,16 @@ describeEachBackend('telemetry writer: close and statuses', (backend) => {
     await writer.write({ deviceId: device.id, time: BASE, humidity: 1 })
     await writer.write({ deviceId: 'dev_nobody', time: BASE, humidity: 1 })
     await writer.close()
-    expect(seen).toEqual([expect.objectContaining({ rows: 3, written: 1, duplicates: 1, rejected: 1, alerts: 0, attempt: 1 })])
-    expect(writer.stats()).toMatchObject({ batches: 1, written: 1, duplicates: 1, lastBatchMs: seen[0]!.durationMs, lastFlushMs: seen[0]!.durationMs })
+    expect(seen).toEqual([
+      expect.objectContaining({ rows: 3, written: 1, duplicates: 1, rejected: 1, alerts: 0, attempt: 1 }),
+    ])
+    expect(writer.stats()).toMatchObject({
+      batches: 1,
+      written: 1,
+      duplicates: 1,
+      lastBatchMs: seen[0]!.durationMs,
+      lastFlushMs: seen[0]!.durationMs,
+    })
 
     const old: BatchInfo[] = []
     const legacy = createTelemetryWriter(m.t.db, { logger: false, onFlush: (info) => old.push(info) })
@@ -67,7 +84,12 @@ describeEachBackend('telemetry writer: close and statuses', (backend) => {
       await writer.write({ deviceId: b.id, time: BASE + 1_000, humidity: 2 }),
     ]
     await writer.flush()
-    expect((await Promise.all(receipts.map((r) => r.durable))).map((o) => o.status)).toEqual(['written', 'written', 'written', 'written'])
+    expect((await Promise.all(receipts.map((r) => r.durable))).map((o) => o.status)).toEqual([
+      'written',
+      'written',
+      'written',
+      'written',
+    ])
     expect((await m.repos.devices.get(a.id)).status).toBe('offline')
     expect((await m.repos.devices.get(b.id)).status).toBe('online')
     // A later batch with an older (backlog) reading of a: statuses follow arrival order, so it marks a online again.
@@ -92,7 +114,13 @@ describeEachBackend('telemetry writer: close and statuses', (backend) => {
     const outcomes = await Promise.all(receipts.map((r) => r.durable))
     await writer.close()
     expect(outcomes.map((o) => o.reasons[0])).toEqual(['unknown_device', 'decommissioned_device', 'schema', 'schema'])
-    const letters = await m.t.db.selectFrom('telemetry_rejects').select(['reason', 'device_id']).where('source', '=', 'status-test').orderBy('reason').orderBy('device_id').execute()
+    const letters = await m.t.db
+      .selectFrom('telemetry_rejects')
+      .select(['reason', 'device_id'])
+      .where('source', '=', 'status-test')
+      .orderBy('reason')
+      .orderBy('device_id')
+      .execute()
     expect(letters).toEqual([
       { reason: 'decommissioned_device', device_id: retired.id },
       { reason: 'schema', device_id: retired.id },
@@ -113,7 +141,11 @@ describeEachBackend('telemetry writer: close and statuses', (backend) => {
       await migrateToLatest(db, { logger: false })
       expect(await receipt.durable).toMatchObject({ status: 'rejected', reasons: ['unknown_device'] })
       await writer.close()
-      const letters = await db.selectFrom('telemetry_rejects').select(['reason', 'device_id']).where('source', '=', 'unmigrated').execute()
+      const letters = await db
+        .selectFrom('telemetry_rejects')
+        .select(['reason', 'device_id'])
+        .where('source', '=', 'unmigrated')
+        .execute()
       expect(letters).toEqual([{ reason: 'unknown_device', device_id: 'dev_later' }])
     } finally {
       await db.destroy()

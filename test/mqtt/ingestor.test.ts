@@ -32,7 +32,8 @@ const brokerKinds: BrokerKind[] = [
     name: 'MQTT_URL',
     enabled: Boolean(process.env.MQTT_URL) || process.env.CI === 'true',
     async start() {
-      if (!process.env.MQTT_URL) throw new Error('CI=true requires MQTT_URL: the broker suites must run in CI, never skip')
+      if (!process.env.MQTT_URL)
+        throw new Error('CI=true requires MQTT_URL: the broker suites must run in CI, never skip')
       return { url: process.env.MQTT_URL, stop: async () => {} }
     },
   },
@@ -66,8 +67,16 @@ function suite(kind: BrokerKind, backend: Backend) {
     await broker?.stop()
   })
 
-  async function start(options: { clientId?: string; delivery?: 'at-least-once' | 'at-most-once'; prefix: string; autoProvision?: boolean }) {
-    const writer = createTelemetryWriter(m.t.db, { logger: process.env.DEBUG_MQTT ? undefined : false, maxBatchAgeMs: 20 })
+  async function start(options: {
+    clientId?: string
+    delivery?: 'at-least-once' | 'at-most-once'
+    prefix: string
+    autoProvision?: boolean
+  }) {
+    const writer = createTelemetryWriter(m.t.db, {
+      logger: process.env.DEBUG_MQTT ? undefined : false,
+      maxBatchAgeMs: 20,
+    })
     const ingestor = await createMqttIngestor({
       url: broker.url,
       writer,
@@ -82,7 +91,9 @@ function suite(kind: BrokerKind, backend: Backend) {
   }
 
   async function count(deviceId: string): Promise<number> {
-    const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM telemetry WHERE device_id = ${deviceId}`.execute(m.t.db)
+    const { rows } = await sql<{
+      n: number
+    }>`SELECT count(*)::int AS n FROM telemetry WHERE device_id = ${deviceId}`.execute(m.t.db)
     return rows[0]!.n
   }
 
@@ -93,7 +104,17 @@ function suite(kind: BrokerKind, backend: Backend) {
     const topicPrefix = prefix()
     const plant = await m.repos.plants.create({ name: 'Fleet plant' })
     const fleet = await Promise.all(
-      Array.from({ length: 5 }, async (_, i) => (await m.repos.devices.provision({ macAddress: randomMac(), sensorTypes: [], ...(i < 3 && { plantId: plant.id }) })).device),
+      Array.from(
+        { length: 5 },
+        async (_, i) =>
+          (
+            await m.repos.devices.provision({
+              macAddress: randomMac(),
+              sensorTypes: [],
+              ...(i < 3 && { plantId: plant.id }),
+            })
+          ).device,
+      ),
     )
     const { writer } = await start({ prefix: topicPrefix })
     for (const [d, device] of fleet.entries()) {
@@ -105,18 +126,31 @@ function suite(kind: BrokerKind, backend: Backend) {
     await eventually(() => writer.stats().written === 500, '500 readings are written')
     for (const [d, device] of fleet.entries()) {
       const { rows } = await sql<{ n: number; plants: string[] }>`
-        SELECT count(*)::int AS n, array_agg(DISTINCT coalesce(plant_id, '-')) AS plants FROM telemetry WHERE device_id = ${device.id}`.execute(m.t.db)
+        SELECT count(*)::int AS n, array_agg(DISTINCT coalesce(plant_id, '-')) AS plants FROM telemetry WHERE device_id = ${device.id}`.execute(
+        m.t.db,
+      )
       expect(rows[0]).toEqual({ n: 100, plants: [d < 3 ? plant.id : '-'] })
     }
 
     await publisher.publishAsync(`${topicPrefix}/${fleet[0]!.id}/status`, 'offline', { qos: 1 })
-    await eventually(async () => (await m.repos.devices.get(fleet[0]!.id)).status === 'offline', 'the status message applies')
+    await eventually(
+      async () => (await m.repos.devices.get(fleet[0]!.id)).status === 'offline',
+      'the status message applies',
+    )
     const device = await mqtt.connectAsync(broker.url, {
       clientId: `device-${fleet[1]!.id}`,
-      will: { topic: `${topicPrefix}/${fleet[1]!.id}/status`, payload: Buffer.from('{"status":"offline"}'), qos: 1, retain: false },
+      will: {
+        topic: `${topicPrefix}/${fleet[1]!.id}/status`,
+        payload: Buffer.from('{"status":"offline"}'),
+        qos: 1,
+        retain: false,
+      },
     })
     device.stream.destroy() // the device loses power: the broker publishes its last will
-    await eventually(async () => (await m.repos.devices.get(fleet[1]!.id)).status === 'offline', 'the last will applies')
+    await eventually(
+      async () => (await m.repos.devices.get(fleet[1]!.id)).status === 'offline',
+      'the last will applies',
+    )
     await device.endAsync(true)
   })
 
@@ -126,15 +160,28 @@ function suite(kind: BrokerKind, backend: Backend) {
     const spoofed = `dev_spoofed_${randomBytes(4).toString('hex')}`
     const { writer, ingestor } = await start({ prefix: topicPrefix, autoProvision: true })
     for (let i = 0; i < 3; i += 1) {
-      await publisher.publishAsync(`${topicPrefix}/${newcomer}/telemetry`, JSON.stringify({ time: base + i * 1000, humidity: 50 + i }), { qos: 1 })
+      await publisher.publishAsync(
+        `${topicPrefix}/${newcomer}/telemetry`,
+        JSON.stringify({ time: base + i * 1000, humidity: 50 + i }),
+        { qos: 1 },
+      )
     }
-    await publisher.publishAsync(`${topicPrefix}/${newcomer}/telemetry`, JSON.stringify({ deviceId: spoofed, time: base, humidity: 1 }), { qos: 1 })
-    await eventually(() => writer.stats().written === 3 && ingestor.stats().deadLettered === 1, 'three written, the spoof dead-lettered')
+    await publisher.publishAsync(
+      `${topicPrefix}/${newcomer}/telemetry`,
+      JSON.stringify({ deviceId: spoofed, time: base, humidity: 1 }),
+      { qos: 1 },
+    )
+    await eventually(
+      () => writer.stats().written === 3 && ingestor.stats().deadLettered === 1,
+      'three written, the spoof dead-lettered',
+    )
     expect(await count(newcomer)).toBe(3)
     expect(writer.stats().devicesProvisioned).toBe(1)
     const device = await m.repos.devices.get(newcomer)
     expect(device).toMatchObject({ plant_id: null, status: 'online', last_seen_at: new Date(base + 2000) })
-    const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM devices WHERE id = ${spoofed}`.execute(m.t.db)
+    const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM devices WHERE id = ${spoofed}`.execute(
+      m.t.db,
+    )
     expect(rows[0]!.n).toBe(0)
   })
 
@@ -153,12 +200,20 @@ function suite(kind: BrokerKind, backend: Backend) {
       ['oversize', good.id, Buffer.alloc(300 * 1024, 0x20)],
       ['schema', good.id, Buffer.from('[1, 2, 3]')],
     ]
-    for (const [, deviceId, payload] of bad) await publisher.publishAsync(`${topicPrefix}/${deviceId}/telemetry`, payload, { qos: 1 })
-    await publisher.publishAsync(`${topicPrefix}/${good.id}/telemetry`, JSON.stringify({ time: base, humidity: 7 }), { qos: 1 })
+    for (const [, deviceId, payload] of bad)
+      await publisher.publishAsync(`${topicPrefix}/${deviceId}/telemetry`, payload, { qos: 1 })
+    await publisher.publishAsync(`${topicPrefix}/${good.id}/telemetry`, JSON.stringify({ time: base, humidity: 7 }), {
+      qos: 1,
+    })
     await eventually(() => writer.stats().written === 1, 'the good message after the bad ones is written')
     await eventually(() => rejectedTotal(writer) === bad.length, 'all bad messages are dead-lettered')
 
-    const letters = await m.t.db.selectFrom('telemetry_rejects').select(['reason', 'source', 'payload']).where('source', 'like', `mqtt:${topicPrefix}/%`).orderBy('id').execute()
+    const letters = await m.t.db
+      .selectFrom('telemetry_rejects')
+      .select(['reason', 'source', 'payload'])
+      .where('source', 'like', `mqtt:${topicPrefix}/%`)
+      .orderBy('id')
+      .execute()
     expect(letters.map((l) => l.reason).sort()).toEqual(bad.map(([reason]) => reason).sort())
     const garbage = letters.find((l) => Buffer.from(l.payload).equals(Buffer.from([0xde, 0xad, 0xbe, 0xef, 0x00])))
     expect(garbage?.source).toBe(`mqtt:${topicPrefix}/${good.id}/telemetry`)
@@ -185,9 +240,16 @@ function suite(kind: BrokerKind, backend: Backend) {
       },
     })
     open.push({ ingestor, writer })
-    await publisher.publishAsync(`greenhouse/${site}/${device.id}/readings`, JSON.stringify({ time: base, humidity: 61 }), { qos: 1 })
+    await publisher.publishAsync(
+      `greenhouse/${site}/${device.id}/readings`,
+      JSON.stringify({ time: base, humidity: 61 }),
+      { qos: 1 },
+    )
     await publisher.publishAsync(`greenhouse/${site}/oops`, JSON.stringify({ humidity: 61 }), { qos: 1 })
-    await eventually(() => writer.stats().written === 1 && writer.stats().rejected.unknown_topic === 1, 'one written, one unroutable')
+    await eventually(
+      () => writer.stats().written === 1 && writer.stats().rejected.unknown_topic === 1,
+      'one written, one unroutable',
+    )
     expect(await count(device.id)).toBe(1)
   })
 
@@ -195,8 +257,15 @@ function suite(kind: BrokerKind, backend: Backend) {
     const topicPrefix = prefix()
     const device = (await m.repos.devices.provision({ macAddress: randomMac(), sensorTypes: [] })).device
     const { writer, ingestor } = await start({ prefix: topicPrefix })
-    const payloads = fc.sample(fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.json().map((j) => new TextEncoder().encode(j))), 150)
-    for (const payload of payloads) await publisher.publishAsync(`${topicPrefix}/${device.id}/telemetry`, Buffer.from(payload), { qos: 1 })
+    const payloads = fc.sample(
+      fc.oneof(
+        fc.uint8Array({ maxLength: 64 }),
+        fc.json().map((j) => new TextEncoder().encode(j)),
+      ),
+      150,
+    )
+    for (const payload of payloads)
+      await publisher.publishAsync(`${topicPrefix}/${device.id}/telemetry`, Buffer.from(payload), { qos: 1 })
     await eventually(() => ingestor.stats().received === payloads.length, 'every fuzzed message is received')
     await writer.flush()
     const stats = writer.stats()
@@ -210,7 +279,11 @@ function suite(kind: BrokerKind, backend: Backend) {
     const first = await start({ prefix: topicPrefix, clientId })
     const release = await stall(backend, m.t)
     for (let i = 0; i < 10; i += 1) {
-      await publisher.publishAsync(`${topicPrefix}/${device.id}/telemetry`, JSON.stringify({ time: base + i * 1000, humidity: i }), { qos: 1 })
+      await publisher.publishAsync(
+        `${topicPrefix}/${device.id}/telemetry`,
+        JSON.stringify({ time: base + i * 1000, humidity: i }),
+        { qos: 1 },
+      )
     }
     await eventually(() => first.ingestor.stats().received === 10, 'the ingestor received all ten')
     expect(first.ingestor.stats().heldAcks).toBe(10)
@@ -227,14 +300,28 @@ function suite(kind: BrokerKind, backend: Backend) {
 
   for (const shareGroup of kind.name === 'own mosquitto' ? [undefined, 'restarted-group'] : []) {
     it(`reconnects after the broker restarts, and loses nothing published at QoS 1${shareGroup ? ' (share group: subscribed again)' : ''}`, async () => {
-      const own = await startMosquitto({ persistent: true, config: ['max_inflight_messages 0', 'max_queued_messages 100000'] })
+      const own = await startMosquitto({
+        persistent: true,
+        config: ['max_inflight_messages 0', 'max_queued_messages 100000'],
+      })
       try {
         const topicPrefix = prefix()
         const device = (await m.repos.devices.provision({ macAddress: randomMac(), sensorTypes: [] })).device
         const writer = createTelemetryWriter(m.t.db, { logger: false, maxBatchAgeMs: 20 })
-        const ingestor = await createMqttIngestor({ url: own.url, writer, clientId: `ingest-restart-${randomBytes(3).toString('hex')}`, topicPrefix, shareGroup, logger: false })
+        const ingestor = await createMqttIngestor({
+          url: own.url,
+          writer,
+          clientId: `ingest-restart-${randomBytes(3).toString('hex')}`,
+          topicPrefix,
+          shareGroup,
+          logger: false,
+        })
         open.push({ ingestor, writer })
-        const sender = mqtt.connect(own.url, { clientId: `sender-${randomBytes(3).toString('hex')}`, clean: false, reconnectPeriod: 100 })
+        const sender = mqtt.connect(own.url, {
+          clientId: `sender-${randomBytes(3).toString('hex')}`,
+          clean: false,
+          reconnectPeriod: 100,
+        })
         await new Promise((resolve) => sender.once('connect', resolve))
         const sent: Promise<unknown>[] = []
         for (let i = 0; i < 600; i += 1) {
@@ -248,7 +335,13 @@ function suite(kind: BrokerKind, backend: Backend) {
             if (shareGroup) await new Promise((resolve) => setTimeout(resolve, 200))
           }
           // mqtt.js keeps unacknowledged QoS 1 messages and resends them after reconnecting.
-          sent.push(sender.publishAsync(`${topicPrefix}/${device.id}/telemetry`, JSON.stringify({ time: base + i * 1000, humidity: i % 100 }), { qos: 1 }))
+          sent.push(
+            sender.publishAsync(
+              `${topicPrefix}/${device.id}/telemetry`,
+              JSON.stringify({ time: base + i * 1000, humidity: i % 100 }),
+              { qos: 1 },
+            ),
+          )
           if (i % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 10))
         }
         await Promise.all(sent)
@@ -268,7 +361,11 @@ function suite(kind: BrokerKind, backend: Backend) {
     const first = await start({ prefix: topicPrefix, clientId, delivery: 'at-most-once' })
     const release = await stall(backend, m.t)
     for (let i = 0; i < 5; i += 1) {
-      await publisher.publishAsync(`${topicPrefix}/${device.id}/telemetry`, JSON.stringify({ time: base + i * 1000, humidity: i }), { qos: 1 })
+      await publisher.publishAsync(
+        `${topicPrefix}/${device.id}/telemetry`,
+        JSON.stringify({ time: base + i * 1000, humidity: i }),
+        { qos: 1 },
+      )
     }
     await eventually(() => first.ingestor.stats().received === 5, 'the ingestor received all five')
     await new Promise((resolve) => setTimeout(resolve, 200))
@@ -292,4 +389,3 @@ async function crash(ingestor: MqttIngestor): Promise<void> {
 function rejectedTotal(writer: TelemetryWriter): number {
   return Object.values(writer.stats().rejected).reduce((sum: number, n) => sum + (n ?? 0), 0)
 }
-

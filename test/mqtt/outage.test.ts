@@ -25,12 +25,27 @@ describeServer('MQTT ingestion through a database outage', () => {
 
   it('stops acknowledging while the database is away, resumes by itself, loses and repeats nothing, stays bounded', async () => {
     const { direct, proxy } = server
-    const { device } = await createRepositories(direct, { passwordIterations: 1_000 }).devices.provision({ macAddress: randomMac(), sensorTypes: [] })
+    const { device } = await createRepositories(direct, { passwordIterations: 1_000 }).devices.provision({
+      macAddress: randomMac(),
+      sensorTypes: [],
+    })
     const db = server.throughProxy()
     const bound = 300
-    const writer = createTelemetryWriter(db, { logger: false, batchSize: 100, maxBufferedRows: bound, maxBatchAgeMs: 20, maxRetryDelayMs: 300 })
+    const writer = createTelemetryWriter(db, {
+      logger: false,
+      batchSize: 100,
+      maxBufferedRows: bound,
+      maxBatchAgeMs: 20,
+      maxRetryDelayMs: 300,
+    })
     const prefix = `plantops-${randomBytes(3).toString('hex')}`
-    const ingestor = await createMqttIngestor({ url: broker.url, writer, clientId: `ingest-outage-${randomBytes(3).toString('hex')}`, topicPrefix: prefix, logger: false })
+    const ingestor = await createMqttIngestor({
+      url: broker.url,
+      writer,
+      clientId: `ingest-outage-${randomBytes(3).toString('hex')}`,
+      topicPrefix: prefix,
+      logger: false,
+    })
     const publisher = await mqtt.connectAsync(broker.url, { clientId: `pub-${randomBytes(3).toString('hex')}` })
 
     let maxBuffered = 0
@@ -46,12 +61,22 @@ describeServer('MQTT ingestion through a database outage', () => {
           void proxy.restore()
         }, 3_000)
       }
-      await publisher.publishAsync(`${prefix}/${device.id}/telemetry`, JSON.stringify({ time: base + i * 1000, humidity: i % 100 }), { qos: 1 })
+      await publisher.publishAsync(
+        `${prefix}/${device.id}/telemetry`,
+        JSON.stringify({ time: base + i * 1000, humidity: i % 100 }),
+        { qos: 1 },
+      )
     }
-    await eventually(async () => {
-      const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM telemetry WHERE device_id = ${device.id}`.execute(direct)
-      return rows[0]!.n >= total
-    }, 'every message is stored after the database came back', 60_000)
+    await eventually(
+      async () => {
+        const { rows } = await sql<{
+          n: number
+        }>`SELECT count(*)::int AS n FROM telemetry WHERE device_id = ${device.id}`.execute(direct)
+        return rows[0]!.n >= total
+      },
+      'every message is stored after the database came back',
+      60_000,
+    )
     clearInterval(sampler)
     await ingestor.close({ forgetSession: true })
     await writer.close()
@@ -59,7 +84,9 @@ describeServer('MQTT ingestion through a database outage', () => {
     await db.destroy()
 
     const { rows } = await sql<{ n: number; distinct: number }>`
-      SELECT count(*)::int AS n, count(DISTINCT time)::int AS distinct FROM telemetry WHERE device_id = ${device.id}`.execute(direct)
+      SELECT count(*)::int AS n, count(DISTINCT time)::int AS distinct FROM telemetry WHERE device_id = ${device.id}`.execute(
+      direct,
+    )
     expect(rows[0]).toEqual({ n: total, distinct: total })
     expect(writer.stats().retries).toBeGreaterThan(0)
     expect(maxBuffered).toBeLessThanOrEqual(bound)

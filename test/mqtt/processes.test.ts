@@ -58,7 +58,12 @@ define('ingestor processes', () => {
     await server?.drop()
   })
 
-  async function spawnIngestor(env: { CLIENT_ID: string; PREFIX: string; SHARE_GROUP?: string; MQTT_URL?: string }): Promise<ChildProcess> {
+  async function spawnIngestor(env: {
+    CLIENT_ID: string
+    PREFIX: string
+    SHARE_GROUP?: string
+    MQTT_URL?: string
+  }): Promise<ChildProcess> {
     const child = spawn(process.execPath, ['ingest.mjs'], {
       cwd: project.dir,
       env: { ...process.env, DATABASE_URL: server.url, MQTT_URL: broker.url, SHARE_GROUP: '', ...env },
@@ -83,7 +88,15 @@ define('ingestor processes', () => {
   }
 
   /** `total` readings at `rate` a second from a publisher of its own on `url`, calling `action` once at message `at`. */
-  async function pacedStream(url: string, prefix: string, deviceId: string, total: number, rate: number, at: number, action: () => Promise<void>) {
+  async function pacedStream(
+    url: string,
+    prefix: string,
+    deviceId: string,
+    total: number,
+    rate: number,
+    at: number,
+    action: () => Promise<void>,
+  ) {
     const client = await mqtt.connectAsync(url, { clientId: `paced-${randomBytes(3).toString('hex')}` })
     const base = Math.floor(Date.now() / 1000) * 1000 - total * 1000
     const sends: Promise<unknown>[] = []
@@ -93,7 +106,13 @@ define('ingestor processes', () => {
       if (i === at) acting = action()
       const due = started + (i * 1000) / rate
       if (due > Date.now()) await new Promise((resolve) => setTimeout(resolve, due - Date.now()))
-      sends.push(client.publishAsync(`${prefix}/${deviceId}/telemetry`, JSON.stringify({ time: base + i * 1000, humidity: i % 100 }), { qos: 1 }))
+      sends.push(
+        client.publishAsync(
+          `${prefix}/${deviceId}/telemetry`,
+          JSON.stringify({ time: base + i * 1000, humidity: i % 100 }),
+          { qos: 1 },
+        ),
+      )
     }
     await Promise.all(sends)
     await acting
@@ -102,21 +121,36 @@ define('ingestor processes', () => {
 
   async function stored(deviceId: string): Promise<{ n: number; distinct: number }> {
     const { rows } = await sql<{ n: number; distinct: number }>`
-      SELECT count(*)::int AS n, count(DISTINCT time)::int AS distinct FROM telemetry WHERE device_id = ${deviceId}`.execute(db)
+      SELECT count(*)::int AS n, count(DISTINCT time)::int AS distinct FROM telemetry WHERE device_id = ${deviceId}`.execute(
+      db,
+    )
     return rows[0]!
   }
 
-  async function publishStream(prefix: string, deviceId: string, total: number, at: number, action: () => Promise<void>) {
+  async function publishStream(
+    prefix: string,
+    deviceId: string,
+    total: number,
+    at: number,
+    action: () => Promise<void>,
+  ) {
     const base = Math.floor(Date.now() / 1000) * 1000 - total * 1000
     for (let i = 0; i < total; i += 1) {
       if (i === at) await action()
-      await publisher.publishAsync(`${prefix}/${deviceId}/telemetry`, JSON.stringify({ time: base + i * 1000, humidity: i % 100 }), { qos: 1 })
+      await publisher.publishAsync(
+        `${prefix}/${deviceId}/telemetry`,
+        JSON.stringify({ time: base + i * 1000, humidity: i % 100 }),
+        { qos: 1 },
+      )
     }
   }
 
   it('an ingestor killed with SIGKILL and started again with the same client id loses and repeats nothing', async () => {
     const prefix = `plantops-${randomBytes(3).toString('hex')}`
-    const { device } = await createRepositories(db, { passwordIterations: 1_000 }).devices.provision({ macAddress: randomMac(), sensorTypes: [] })
+    const { device } = await createRepositories(db, { passwordIterations: 1_000 }).devices.provision({
+      macAddress: randomMac(),
+      sensorTypes: [],
+    })
     const clientId = `ingest-kill-${randomBytes(3).toString('hex')}`
     let child = await spawnIngestor({ CLIENT_ID: clientId, PREFIX: prefix })
     await publishStream(prefix, device.id, 3_000, 1_000, async () => {
@@ -131,9 +165,14 @@ define('ingestor processes', () => {
 
   it('three ingestors in one share group split the stream; one killed mid-stream and restarted, every message lands once', async () => {
     const prefix = `plantops-${randomBytes(3).toString('hex')}`
-    const { device } = await createRepositories(db, { passwordIterations: 1_000 }).devices.provision({ macAddress: randomMac(), sensorTypes: [] })
+    const { device } = await createRepositories(db, { passwordIterations: 1_000 }).devices.provision({
+      macAddress: randomMac(),
+      sensorTypes: [],
+    })
     const ids = [0, 1, 2].map((i) => `ingest-group-${i}-${randomBytes(2).toString('hex')}`)
-    const group = await Promise.all(ids.map((id) => spawnIngestor({ CLIENT_ID: id, PREFIX: prefix, SHARE_GROUP: 'ingest' })))
+    const group = await Promise.all(
+      ids.map((id) => spawnIngestor({ CLIENT_ID: id, PREFIX: prefix, SHARE_GROUP: 'ingest' })),
+    )
     await publishStream(prefix, device.id, 3_000, 1_000, async () => {
       await kill(group[1]!)
       group[1] = await spawnIngestor({ CLIENT_ID: ids[1]!, PREFIX: prefix, SHARE_GROUP: 'ingest' })
@@ -147,9 +186,13 @@ define('ingestor processes', () => {
   for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
     it(`stock-config broker, two ingestors in one share group under load: one stopped with ${signal} and restarted, 0 lost`, async () => {
       const prefix = `plantops-${randomBytes(3).toString('hex')}`
-      const { device } = await createRepositories(db, { passwordIterations: 1_000 }).devices.provision({ macAddress: randomMac(), sensorTypes: [] })
+      const { device } = await createRepositories(db, { passwordIterations: 1_000 }).devices.provision({
+        macAddress: randomMac(),
+        sensorTypes: [],
+      })
       const ids = [0, 1].map((i) => `ingest-ha-${i}-${randomBytes(2).toString('hex')}`)
-      const member = (id: string) => spawnIngestor({ CLIENT_ID: id, PREFIX: prefix, SHARE_GROUP: 'ha', MQTT_URL: stockBroker.url })
+      const member = (id: string) =>
+        spawnIngestor({ CLIENT_ID: id, PREFIX: prefix, SHARE_GROUP: 'ha', MQTT_URL: stockBroker.url })
       const group = await Promise.all(ids.map(member))
       // SIGTERM leaves the group (unsubscribe, drain, end the session): the other member takes the whole
       // stream, however long the new instance takes to start (3 s here: 3,000 messages, three times the queue).
@@ -160,7 +203,11 @@ define('ingestor processes', () => {
         if (signal === 'SIGTERM') await new Promise((resolve) => setTimeout(resolve, 3_000))
         group[1] = await member(ids[1]!)
       })
-      await eventually(async () => (await stored(device.id)).n >= rate * 6, `all ${rate * 6} messages are stored`, 60_000).catch(() => {})
+      await eventually(
+        async () => (await stored(device.id)).n >= rate * 6,
+        `all ${rate * 6} messages are stored`,
+        60_000,
+      ).catch(() => {})
       await new Promise((resolve) => setTimeout(resolve, 300))
       expect(await stored(device.id)).toEqual({ n: rate * 6, distinct: rate * 6 })
       expect(stockBroker.log()).not.toContain('dropped')

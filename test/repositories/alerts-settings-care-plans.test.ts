@@ -28,7 +28,15 @@ describeEachBackend('alerts, settings and care plans', (backend) => {
     const plant = await m.repos.plants.create({ name: 'Calathea' })
     const created = []
     for (const value of [10, 11, 12, 13, 14]) {
-      created.push(await m.repos.alerts.create({ plantId: plant.id, metric: 'soil_moisture', value, threshold: 20, direction: 'below' }))
+      created.push(
+        await m.repos.alerts.create({
+          plantId: plant.id,
+          metric: 'soil_moisture',
+          value,
+          threshold: 20,
+          direction: 'below',
+        }),
+      )
     }
     expect(created[0]).toEqual({
       id: expect.any(Number),
@@ -56,10 +64,24 @@ describeEachBackend('alerts, settings and care plans', (backend) => {
 
   it('refuses invalid alerts and unknown plants with typed errors', async () => {
     const wrongDirection = await rejectionOf(
-      m.repos.alerts.create({ plantId: 'plant_x', metric: 'humidity', value: 1, threshold: 2, direction: 'sideways' as never }),
+      m.repos.alerts.create({
+        plantId: 'plant_x',
+        metric: 'humidity',
+        value: 1,
+        threshold: 2,
+        direction: 'sideways' as never,
+      }),
     )
     expect((wrongDirection as ValidationError).issues.map((i) => i.path)).toEqual([['direction']])
-    const missing = await rejectionOf(m.repos.alerts.create({ plantId: 'plant_absent', metric: 'humidity', value: 1, threshold: 2, direction: 'below' }))
+    const missing = await rejectionOf(
+      m.repos.alerts.create({
+        plantId: 'plant_absent',
+        metric: 'humidity',
+        value: 1,
+        threshold: 2,
+        direction: 'below',
+      }),
+    )
     expect(missing).toEqual(new MissingReferenceError('plant', 'plant_absent'))
   })
 
@@ -114,31 +136,55 @@ describeEachBackend('alerts, settings and care plans', (backend) => {
   it('keeps one care plan per plant: create, conflict, upsert, get, delete', async () => {
     const plant = await m.repos.plants.create({ name: 'Fiddle leaf fig' })
     const created = await m.repos.carePlans.create(plant.id, plan)
-    expect(created).toEqual({ id: expect.any(Number), plant_id: plant.id, plan_data: plan, generated_at: expect.any(Date) })
+    expect(created).toEqual({
+      id: expect.any(Number),
+      plant_id: plant.id,
+      plan_data: plan,
+      generated_at: expect.any(Date),
+    })
     const conflict = await rejectionOf(m.repos.carePlans.create(plant.id, plan))
     expect(conflict).toBeInstanceOf(ConflictError)
     expect(conflict).toMatchObject({ entity: 'care plan', field: 'plantId' })
 
-    const revised = { ...plan, summary: 'Less water in winter.', generatedBy: { kind: 'model' as const, name: 'gpt-plant' } }
+    const revised = {
+      ...plan,
+      summary: 'Less water in winter.',
+      generatedBy: { kind: 'model' as const, name: 'gpt-plant' },
+    }
     const replaced = await m.repos.carePlans.upsert(plant.id, revised)
     expect(replaced.id).toBe(created.id)
     expect(replaced.plan_data).toEqual(revised)
     expect(replaced.generated_at!.getTime()).toBeGreaterThanOrEqual(created.generated_at!.getTime())
     expect(await m.repos.carePlans.get(plant.id)).toEqual(replaced)
 
-    const invalid = await rejectionOf(m.repos.carePlans.upsert(plant.id, { ...plan, temperature: { min: 30, max: 10 } }))
-    expect((invalid as ValidationError).issues).toEqual([{ path: ['temperature', 'min'], message: 'min must be less than or equal to max' }])
-    expect(await rejectionOf(m.repos.carePlans.upsert('plant_absent', plan))).toEqual(new MissingReferenceError('plant', 'plant_absent'))
+    const invalid = await rejectionOf(
+      m.repos.carePlans.upsert(plant.id, { ...plan, temperature: { min: 30, max: 10 } }),
+    )
+    expect((invalid as ValidationError).issues).toEqual([
+      { path: ['temperature', 'min'], message: 'min must be less than or equal to max' },
+    ])
+    expect(await rejectionOf(m.repos.carePlans.upsert('plant_absent', plan))).toEqual(
+      new MissingReferenceError('plant', 'plant_absent'),
+    )
 
     await m.repos.carePlans.delete(plant.id)
-    expect(await rejectionOf(m.repos.carePlans.get(plant.id))).toEqual(new NotFoundError('care plan of plant', plant.id))
+    expect(await rejectionOf(m.repos.carePlans.get(plant.id))).toEqual(
+      new NotFoundError('care plan of plant', plant.id),
+    )
   })
 
   it('shows the ON DELETE rules through the repositories when a plant goes', async () => {
     const plant = await m.repos.plants.create({ name: 'Doomed' })
     const { device } = await m.repos.devices.provision({ macAddress: randomMac(), sensorTypes: [], plantId: plant.id })
     await m.repos.telemetry.insert({ deviceId: device.id, time: new Date(), humidity: 50 })
-    await m.repos.alerts.create({ plantId: plant.id, deviceId: device.id, metric: 'humidity', value: 50, threshold: 60, direction: 'below' })
+    await m.repos.alerts.create({
+      plantId: plant.id,
+      deviceId: device.id,
+      metric: 'humidity',
+      value: 50,
+      threshold: 60,
+      direction: 'below',
+    })
     await m.repos.carePlans.upsert(plant.id, plan)
     await m.repos.plants.delete(plant.id)
 
@@ -155,7 +201,13 @@ describeEachBackend('alerts, settings and care plans', (backend) => {
         const repos = createRepositories(trx)
         await repos.plants.create({ id, name: 'Half' })
         await repos.carePlans.upsert(id, plan)
-        await repos.alerts.create({ plantId: 'plant_absent', metric: 'humidity', value: 1, threshold: 2, direction: 'below' })
+        await repos.alerts.create({
+          plantId: 'plant_absent',
+          metric: 'humidity',
+          value: 1,
+          threshold: 2,
+          direction: 'below',
+        })
       }),
     )
     expect(failed).toBeInstanceOf(MissingReferenceError)

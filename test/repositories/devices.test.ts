@@ -1,4 +1,4 @@
-import { sql, type KyselyPlugin } from 'kysely'
+import { sql, type KyselyPlugin, type PluginTransformQueryArgs, type PluginTransformResultArgs } from 'kysely'
 import { expect, it } from 'vitest'
 import {
   ConflictError,
@@ -9,17 +9,17 @@ import {
   createRepositories,
 } from '../../src/index.js'
 import { describeEachBackend } from '../support/backends.js'
-import { TEST_PASSWORD_ITERATIONS, randomMac, rejectionOf, unique, useMigratedDatabase } from '../support/migrated.js'
+import { TEST_PASSWORD_ITERATIONS, randomMac, rejectionOf, useMigratedDatabase } from '../support/migrated.js'
 
 /** Counts the statements a repository sends. */
 function statementCounter(): KyselyPlugin & { count: number } {
   const counter = {
     count: 0,
-    transformQuery(args: { node: any }) {
+    transformQuery(args: PluginTransformQueryArgs) {
       counter.count += 1
       return args.node
     },
-    async transformResult(args: { result: any }) {
+    async transformResult(args: PluginTransformResultArgs) {
       return args.result
     },
   }
@@ -29,16 +29,27 @@ function statementCounter(): KyselyPlugin & { count: number } {
 describeEachBackend('devices repository', (backend) => {
   const m = useMigratedDatabase(backend)
   const provision = (extra: Record<string, unknown> = {}) =>
-    m.repos.devices.provision({ macAddress: randomMac(), sensorTypes: ['soil_moisture', 'temperature'], firmwareVersion: '1.0.0', ...extra })
+    m.repos.devices.provision({
+      macAddress: randomMac(),
+      sensorTypes: ['soil_moisture', 'temperature'],
+      firmwareVersion: '1.0.0',
+      ...extra,
+    })
 
   it('provisions a device with credentials, storing only a Mosquitto-format hash', async () => {
     const mac = randomMac().toUpperCase().replaceAll(':', '-')
-    const { device, credentials } = await m.repos.devices.provision({ macAddress: mac, sensorTypes: ['humidity'], firmwareVersion: '2.1' })
+    const { device, credentials } = await m.repos.devices.provision({
+      macAddress: mac,
+      sensorTypes: ['humidity'],
+      firmwareVersion: '2.1',
+    })
     expect(device).toEqual({
       id: expect.stringMatching(/^dev_[a-z2-7]{16}$/),
       mac_address: mac.toLowerCase().replaceAll('-', ':'),
       mqtt_username: device.id,
-      mqtt_password_hash: expect.stringMatching(new RegExp(`^\\$7\\$${TEST_PASSWORD_ITERATIONS}\\$[A-Za-z0-9+/]{16}\\$[A-Za-z0-9+/]{86}==$`)),
+      mqtt_password_hash: expect.stringMatching(
+        new RegExp(`^\\$7\\$${TEST_PASSWORD_ITERATIONS}\\$[A-Za-z0-9+/]{16}\\$[A-Za-z0-9+/]{86}==$`),
+      ),
       plant_id: null,
       status: 'provisioning',
       firmware_version: '2.1',
@@ -63,25 +74,43 @@ describeEachBackend('devices repository', (backend) => {
   it('treats two spellings of one MAC address as the same, and conflicting', async () => {
     const mac = randomMac()
     await provision({ macAddress: mac })
-    const dotted = mac.replaceAll(':', '').toUpperCase().replace(/(.{4})(.{4})(.{4})/, '$1.$2.$3')
+    const dotted = mac
+      .replaceAll(':', '')
+      .toUpperCase()
+      .replace(/(.{4})(.{4})(.{4})/, '$1.$2.$3')
     const error = await rejectionOf(provision({ macAddress: dotted }))
     expect(error).toBeInstanceOf(ConflictError)
-    expect(error).toMatchObject({ entity: 'device', field: 'macAddress', message: `device macAddress "${mac}" is already taken` })
+    expect(error).toMatchObject({
+      entity: 'device',
+      field: 'macAddress',
+      message: `device macAddress "${mac}" is already taken`,
+    })
     expect((await m.repos.devices.getByMac(dotted)).mac_address).toBe(mac)
   })
 
   it('refuses malformed input with field paths', async () => {
-    const error = await rejectionOf(m.repos.devices.provision({ macAddress: 'AA:BB:CC', sensorTypes: ['soil_moisture', 'soil_moisture', 'co2'] } as never))
+    const error = await rejectionOf(
+      m.repos.devices.provision({
+        macAddress: 'AA:BB:CC',
+        sensorTypes: ['soil_moisture', 'soil_moisture', 'co2'],
+      } as never),
+    )
     expect(error).toBeInstanceOf(ValidationError)
     expect((error as ValidationError).issues.map((i) => i.path)).toEqual([['macAddress'], ['sensorTypes', 2]])
     const repeated = await rejectionOf(provision({ sensorTypes: ['humidity', 'humidity'] }))
-    expect((repeated as ValidationError).issues).toEqual([{ path: ['sensorTypes'], message: 'sensor types must not repeat' }])
+    expect((repeated as ValidationError).issues).toEqual([
+      { path: ['sensorTypes'], message: 'sensor types must not repeat' },
+    ])
   })
 
   it('refuses an unknown plant with MissingReferenceError', async () => {
     const error = await rejectionOf(provision({ plantId: 'plant_absent' }))
     expect(error).toBeInstanceOf(MissingReferenceError)
-    expect(error).toMatchObject({ entity: 'plant', key: 'plant_absent', message: 'plant "plant_absent" does not exist' })
+    expect(error).toMatchObject({
+      entity: 'plant',
+      key: 'plant_absent',
+      message: 'plant "plant_absent" does not exist',
+    })
   })
 
   it('assigns and unassigns plants; a decommissioned device is frozen', async () => {
@@ -89,7 +118,9 @@ describeEachBackend('devices repository', (backend) => {
     const { device, credentials } = await provision()
     expect((await m.repos.devices.assignPlant(device.id, plant.id)).plant_id).toBe(plant.id)
     expect((await m.repos.devices.list({ plantId: plant.id })).items.map((d) => d.id)).toEqual([device.id])
-    expect(await rejectionOf(m.repos.devices.assignPlant(device.id, 'plant_absent'))).toBeInstanceOf(MissingReferenceError)
+    expect(await rejectionOf(m.repos.devices.assignPlant(device.id, 'plant_absent'))).toBeInstanceOf(
+      MissingReferenceError,
+    )
     expect((await m.repos.devices.unassignPlant(device.id)).plant_id).toBeNull()
 
     expect((await m.repos.devices.setStatus(device.id, 'decommissioned')).status).toBe('decommissioned')
@@ -98,8 +129,12 @@ describeEachBackend('devices repository', (backend) => {
     expect(await rejectionOf(m.repos.devices.setStatus(device.id, 'online'))).toBeInstanceOf(InvalidStateError)
     expect(await rejectionOf(m.repos.devices.rotateCredentials(device.id))).toBeInstanceOf(InvalidStateError)
     expect(await m.repos.devices.verifyCredentials(credentials.username, credentials.password)).toBeNull()
-    expect(await rejectionOf(m.repos.devices.assignPlant('dev_absent', plant.id))).toEqual(new NotFoundError('device', 'dev_absent'))
-    expect(await rejectionOf(m.repos.devices.setStatus(device.id, 'provisioning' as never))).toBeInstanceOf(ValidationError)
+    expect(await rejectionOf(m.repos.devices.assignPlant('dev_absent', plant.id))).toEqual(
+      new NotFoundError('device', 'dev_absent'),
+    )
+    expect(await rejectionOf(m.repos.devices.setStatus(device.id, 'provisioning' as never))).toBeInstanceOf(
+      ValidationError,
+    )
   })
 
   it('rotates credentials: the old password stops working', async () => {
@@ -117,7 +152,9 @@ describeEachBackend('devices repository', (backend) => {
     const credentials = await m.repos.devices.rotateCredentials(id)
     expect(credentials.username).toBe(id)
     expect((await m.repos.devices.verifyCredentials(credentials.username, credentials.password))?.id).toBe(id)
-    expect((await m.repos.devices.mosquittoPasswordFile()).split('\n').some((line) => line.startsWith(`${id}:$7$`))).toBe(true)
+    expect(
+      (await m.repos.devices.mosquittoPasswordFile()).split('\n').some((line) => line.startsWith(`${id}:$7$`)),
+    ).toBe(true)
   })
 
   it('marks many devices seen in one statement: newest time wins, decommissioned untouched', async () => {
@@ -134,8 +171,14 @@ describeEachBackend('devices repository', (backend) => {
     ])
     expect(counter.count).toBe(1)
     expect(changed).toBe(2)
-    expect(await m.repos.devices.get(a!.device.id)).toMatchObject({ status: 'online', last_seen_at: new Date('2026-01-01T12:00:00Z') })
-    expect(await m.repos.devices.get(b!.device.id)).toMatchObject({ status: 'online', last_seen_at: new Date('2026-01-01T09:00:00Z') })
+    expect(await m.repos.devices.get(a!.device.id)).toMatchObject({
+      status: 'online',
+      last_seen_at: new Date('2026-01-01T12:00:00Z'),
+    })
+    expect(await m.repos.devices.get(b!.device.id)).toMatchObject({
+      status: 'online',
+      last_seen_at: new Date('2026-01-01T09:00:00Z'),
+    })
     expect(await m.repos.devices.get(c!.device.id)).toMatchObject({ status: 'decommissioned', last_seen_at: null })
     // An older time never moves last_seen_at backwards.
     await m.repos.devices.markSeen([{ deviceId: a!.device.id, time: new Date('2025-01-01T00:00:00Z') }])
@@ -173,7 +216,14 @@ describeEachBackend('devices repository', (backend) => {
     const plant = await m.repos.plants.create({ name: 'Aloe' })
     const { device } = await provision({ plantId: plant.id })
     await m.repos.telemetry.insert({ deviceId: device.id, time: new Date(), soil_moisture: 10 })
-    await m.repos.alerts.create({ plantId: plant.id, deviceId: device.id, metric: 'soil_moisture', value: 10, threshold: 20, direction: 'below' })
+    await m.repos.alerts.create({
+      plantId: plant.id,
+      deviceId: device.id,
+      metric: 'soil_moisture',
+      value: 10,
+      threshold: 20,
+      direction: 'below',
+    })
     await m.repos.devices.delete(device.id)
     expect(await m.repos.telemetry.latest({ deviceIds: [device.id] })).toEqual([])
     expect(await m.repos.alerts.countSince(plant.id, new Date(0))).toBe(0)

@@ -27,11 +27,24 @@ const nastyString = fc.oneof(
 /** Numbers at the edges of IEEE 754. */
 const nastyNumber = fc.oneof(
   fc.double(),
-  fc.constantFrom(Number.NaN, Infinity, -Infinity, -0, 0, Number.MAX_VALUE, -Number.MAX_VALUE, Number.MIN_VALUE, 2 ** 53 + 1, 1e308),
+  fc.constantFrom(
+    Number.NaN,
+    Infinity,
+    -Infinity,
+    -0,
+    0,
+    Number.MAX_VALUE,
+    -Number.MAX_VALUE,
+    Number.MIN_VALUE,
+    2 ** 53 + 1,
+    1e308,
+  ),
 )
 
 /** Runs a call and returns its value, or the typed error; any other error fails the property. */
-async function settle<T>(call: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: PlantopsError }> {
+async function settle<T>(
+  call: () => Promise<T>,
+): Promise<{ ok: true; value: T } | { ok: false; error: PlantopsError }> {
   try {
     return { ok: true, value: await call() }
   } catch (error) {
@@ -108,7 +121,9 @@ describeEachBackend('fuzzed repository input', (backend) => {
       fc.asyncProperty(nastyNumber, fc.option(nastyNumber, { nil: null }), async (temperature, humidity) => {
         second += 1
         const time = new Date(Date.UTC(2026, 0, 1, 0, 0, second))
-        const result = await settle(() => m.repos.telemetry.insert({ deviceId: device.id, time, temperature, humidity }))
+        const result = await settle(() =>
+          m.repos.telemetry.insert({ deviceId: device.id, time, temperature, humidity }),
+        )
         if (!result.ok) return void expect(result.error).toBeInstanceOf(ValidationError)
         const [row] = (await m.repos.telemetry.range({ deviceId: device.id, from: time, limit: 1 })).items
         // -0 is validated, and stored, as 0 (parameters travel as text).
@@ -122,21 +137,26 @@ describeEachBackend('fuzzed repository input', (backend) => {
   it('stores care-plan text exactly, or refuses it with a ValidationError', async () => {
     const plant = await m.repos.plants.create({ name: 'fuzz plan' })
     await fc.assert(
-      fc.asyncProperty(nastyString, fc.array(nastyString, { maxLength: 3 }), nastyNumber, async (summary, notes, interval) => {
-        const plan = {
-          version: 1 as const,
-          summary,
-          watering: { intervalDays: interval },
-          light: { lux: { min: 1, max: 2 } },
-          temperature: { min: 1, max: 2 },
-          humidity: { min: 1, max: 2 },
-          notes,
-          generatedBy: { kind: 'person' as const, name: 'fuzz' },
-        }
-        const result = await settle(() => m.repos.carePlans.upsert(plant.id, plan))
-        if (!result.ok) return void expect(result.error).toBeInstanceOf(ValidationError)
-        expect((await m.repos.carePlans.get(plant.id)).plan_data).toEqual(plan)
-      }),
+      fc.asyncProperty(
+        nastyString,
+        fc.array(nastyString, { maxLength: 3 }),
+        nastyNumber,
+        async (summary, notes, interval) => {
+          const plan = {
+            version: 1 as const,
+            summary,
+            watering: { intervalDays: interval },
+            light: { lux: { min: 1, max: 2 } },
+            temperature: { min: 1, max: 2 },
+            humidity: { min: 1, max: 2 },
+            notes,
+            generatedBy: { kind: 'person' as const, name: 'fuzz' },
+          }
+          const result = await settle(() => m.repos.carePlans.upsert(plant.id, plan))
+          if (!result.ok) return void expect(result.error).toBeInstanceOf(ValidationError)
+          expect((await m.repos.carePlans.get(plant.id)).plan_data).toEqual(plan)
+        },
+      ),
       { numRuns: 100 },
     )
   })

@@ -15,7 +15,13 @@ const run = promisify(execFile)
 
 /** Connects once, without retrying, and reports how the broker answered. */
 async function tryConnect(url: string, username: string, password: string): Promise<'accepted' | string> {
-  const client = mqtt.connect(url, { username, password, reconnectPeriod: 0, connectTimeout: 5_000, protocolVersion: 4 })
+  const client = mqtt.connect(url, {
+    username,
+    password,
+    reconnectPeriod: 0,
+    connectTimeout: 5_000,
+    protocolVersion: 4,
+  })
   try {
     return await new Promise((resolve) => {
       client.once('connect', () => resolve('accepted'))
@@ -50,7 +56,9 @@ define('device credentials against a real Mosquitto', () => {
 
     broker = await startMosquitto({ passwordFile: await devices.mosquittoPasswordFile() })
     expect(await tryConnect(broker.url, credentials.username, credentials.password), broker.log()).toBe('accepted')
-    expect(await tryConnect(broker.url, credentials.username, `${credentials.password}!`)).toBe('5: Connection refused: Not authorized')
+    expect(await tryConnect(broker.url, credentials.username, `${credentials.password}!`)).toBe(
+      '5: Connection refused: Not authorized',
+    )
     expect(await tryConnect(broker.url, retired.credentials.username, retired.credentials.password)).toBe(
       '5: Connection refused: Not authorized',
     )
@@ -66,7 +74,9 @@ define('device credentials against a real Mosquitto', () => {
       expect(await verifyDevicePassword('correct horse', hash)).toBe(true)
       expect(await verifyDevicePassword('wrong horse', hash)).toBe(false)
 
-      await sql`INSERT INTO devices (id, mqtt_username, mqtt_password_hash) VALUES (${username}, ${username}, ${hash})`.execute(t.db)
+      await sql`INSERT INTO devices (id, mqtt_username, mqtt_password_hash) VALUES (${username}, ${username}, ${hash})`.execute(
+        t.db,
+      )
       const { devices } = createRepositories(t.db)
       expect((await devices.verifyCredentials(username, 'correct horse'))?.id).toBe(username)
       expect(await devices.verifyCredentials(username, 'wrong horse')).toBeNull()

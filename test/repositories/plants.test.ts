@@ -7,7 +7,11 @@ describeEachBackend('plants repository', (backend) => {
   const m = useMigratedDatabase(backend)
 
   it('creates a plant with a readable generated id and reads it back exactly', async () => {
-    const plant = await m.repos.plants.create({ name: 'Fern', species: 'Nephrolepis exaltata', thresholds: { humidity: { min: 40, max: 80 } } })
+    const plant = await m.repos.plants.create({
+      name: 'Fern',
+      species: 'Nephrolepis exaltata',
+      thresholds: { humidity: { min: 40, max: 80 } },
+    })
     expect(plant.id).toMatch(/^plant_[a-z2-7]{16}$/)
     expect(plant).toEqual({
       id: plant.id,
@@ -32,7 +36,9 @@ describeEachBackend('plants repository', (backend) => {
     expect(await m.repos.plants.find('plant_absent')).toBeUndefined()
     const error = await rejectionOf(m.repos.plants.get('has space'))
     expect(error).toBeInstanceOf(ValidationError)
-    expect((error as ValidationError).issues).toEqual([{ path: [], message: 'may only contain letters, digits, "_", ".", ":" and "-"' }])
+    expect((error as ValidationError).issues).toEqual([
+      { path: [], message: 'may only contain letters, digits, "_", ".", ":" and "-"' },
+    ])
   })
 
   it('validates input fields with their paths before any SQL runs', async () => {
@@ -44,7 +50,9 @@ describeEachBackend('plants repository', (backend) => {
 
   it('lists by species, a page at a time, each plant once', async () => {
     const species = unique('species')
-    const ids = await Promise.all(['a', 'b', 'c', 'd', 'e'].map(async (n) => (await m.repos.plants.create({ name: n, species })).id))
+    const ids = await Promise.all(
+      ['a', 'b', 'c', 'd', 'e'].map(async (n) => (await m.repos.plants.create({ name: n, species })).id),
+    )
     const seen: string[] = []
     let page = await m.repos.plants.list({ species, limit: 2 })
     seen.push(...page.items.map((p) => p.id))
@@ -60,10 +68,18 @@ describeEachBackend('plants repository', (backend) => {
 
   it('updates name and species, and needs at least one of them', async () => {
     const plant = await m.repos.plants.create({ name: 'Basil', species: 'Ocimum' })
-    expect(await m.repos.plants.update(plant.id, { name: 'Sweet basil' })).toMatchObject({ name: 'Sweet basil', species: 'Ocimum' })
-    expect(await m.repos.plants.update(plant.id, { species: null })).toMatchObject({ name: 'Sweet basil', species: null })
+    expect(await m.repos.plants.update(plant.id, { name: 'Sweet basil' })).toMatchObject({
+      name: 'Sweet basil',
+      species: 'Ocimum',
+    })
+    expect(await m.repos.plants.update(plant.id, { species: null })).toMatchObject({
+      name: 'Sweet basil',
+      species: null,
+    })
     expect(await rejectionOf(m.repos.plants.update(plant.id, {}))).toBeInstanceOf(ValidationError)
-    expect(await rejectionOf(m.repos.plants.update('plant_absent', { name: 'x' }))).toEqual(new NotFoundError('plant', 'plant_absent'))
+    expect(await rejectionOf(m.repos.plants.update('plant_absent', { name: 'x' }))).toEqual(
+      new NotFoundError('plant', 'plant_absent'),
+    )
   })
 
   it('sets thresholds only when valid: known metrics, finite numbers, min <= max', async () => {
@@ -72,7 +88,9 @@ describeEachBackend('plants repository', (backend) => {
     expect((await m.repos.plants.setThresholds(plant.id, thresholds)).thresholds).toEqual(thresholds)
 
     const inverted = await rejectionOf(m.repos.plants.setThresholds(plant.id, { humidity: { min: 80, max: 20 } }))
-    expect((inverted as ValidationError).issues).toEqual([{ path: ['humidity', 'min'], message: 'min must be less than or equal to max' }])
+    expect((inverted as ValidationError).issues).toEqual([
+      { path: ['humidity', 'min'], message: 'min must be less than or equal to max' },
+    ])
     const unknown = await rejectionOf(m.repos.plants.setThresholds(plant.id, { co2: { max: 1 } } as never))
     expect(unknown).toBeInstanceOf(ValidationError)
     const nan = await rejectionOf(m.repos.plants.setThresholds(plant.id, { light_level: { min: Number.NaN } }))

@@ -37,38 +37,79 @@ function expectedBuckets(series: ReturnType<typeof knownSeries>, widthMs: number
       const values = readings.map((r) => r[metric]).filter((v): v is number => v !== null)
       return values.length === 0
         ? { avg: null, min: null, max: null, count: 0 }
-        : { avg: values.reduce((a, b) => a + b, 0) / values.length, min: Math.min(...values), max: Math.max(...values), count: values.length }
+        : {
+            avg: values.reduce((a, b) => a + b, 0) / values.length,
+            min: Math.min(...values),
+            max: Math.max(...values),
+            count: values.length,
+          }
     }
-    return { bucket: new Date(start), readings: readings.length, ...Object.fromEntries(METRICS.map((m) => [m, aggregate(m)])) } as TelemetryBucket
+    return {
+      bucket: new Date(start),
+      readings: readings.length,
+      ...Object.fromEntries(METRICS.map((m) => [m, aggregate(m)])),
+    } as TelemetryBucket
   })
 }
 
 describeEachBackend('telemetry repository', (backend) => {
   const m = useMigratedDatabase(backend)
   const newDevice = async (plantId?: string) =>
-    (await m.repos.devices.provision({ macAddress: randomMac(), sensorTypes: ['soil_moisture'], ...(plantId && { plantId }) })).device
+    (
+      await m.repos.devices.provision({
+        macAddress: randomMac(),
+        sensorTypes: ['soil_moisture'],
+        ...(plantId && { plantId }),
+      })
+    ).device
 
   it('inserts readings with the device’s plant, exactly as given', async () => {
     const plant = await m.repos.plants.create({ name: 'Pothos' })
     const device = await newDevice(plant.id)
     const rows = await m.repos.telemetry.insert([
       { deviceId: device.id, time: '2026-03-01T10:00:00.123Z', soil_moisture: 41.5, temperature: -0.5 },
-      { deviceId: device.id, time: new Date('2026-03-01T10:01:00Z'), humidity: 100, light_level: 0, soil_moisture: null },
+      {
+        deviceId: device.id,
+        time: new Date('2026-03-01T10:01:00Z'),
+        humidity: 100,
+        light_level: 0,
+        soil_moisture: null,
+      },
     ])
     expect(rows).toEqual([
-      { time: new Date('2026-03-01T10:00:00.123Z'), device_id: device.id, plant_id: plant.id, soil_moisture: 41.5, temperature: -0.5, humidity: null, light_level: null },
-      { time: new Date('2026-03-01T10:01:00Z'), device_id: device.id, plant_id: plant.id, soil_moisture: null, temperature: null, humidity: 100, light_level: 0 },
+      {
+        time: new Date('2026-03-01T10:00:00.123Z'),
+        device_id: device.id,
+        plant_id: plant.id,
+        soil_moisture: 41.5,
+        temperature: -0.5,
+        humidity: null,
+        light_level: null,
+      },
+      {
+        time: new Date('2026-03-01T10:01:00Z'),
+        device_id: device.id,
+        plant_id: plant.id,
+        soil_moisture: null,
+        temperature: null,
+        humidity: 100,
+        light_level: 0,
+      },
     ])
   })
 
   it('refuses impossible readings, unknown and decommissioned devices with typed errors', async () => {
     const device = await newDevice()
     const now = new Date()
-    const invalid = async (reading: object) => (await rejectionOf(m.repos.telemetry.insert(reading as never))) as ValidationError
+    const invalid = async (reading: object) =>
+      (await rejectionOf(m.repos.telemetry.insert(reading as never))) as ValidationError
     expect((await invalid({ deviceId: device.id, time: now })).issues).toEqual([
       { path: [], message: 'a reading needs at least one of soil_moisture, temperature, humidity, light_level' },
     ])
-    expect((await invalid({ deviceId: device.id, time: now, humidity: Number.NaN })).issues[0]).toEqual({ path: ['humidity'], message: 'humidity must be a finite number' })
+    expect((await invalid({ deviceId: device.id, time: now, humidity: Number.NaN })).issues[0]).toEqual({
+      path: ['humidity'],
+      message: 'humidity must be a finite number',
+    })
     expect((await invalid({ deviceId: device.id, time: now, soil_moisture: 140 })).issues[0]).toEqual({
       path: ['soil_moisture'],
       message: 'soil_moisture must be between 0 and 100 % (a physically plausible reading)',
@@ -78,7 +119,9 @@ describeEachBackend('telemetry repository', (backend) => {
       new MissingReferenceError('device', 'dev_absent'),
     )
     await m.repos.devices.setStatus(device.id, 'decommissioned')
-    expect(await rejectionOf(m.repos.telemetry.insert({ deviceId: device.id, time: now, humidity: 1 }))).toBeInstanceOf(InvalidStateError)
+    expect(await rejectionOf(m.repos.telemetry.insert({ deviceId: device.id, time: now, humidity: 1 }))).toBeInstanceOf(
+      InvalidStateError,
+    )
   })
 
   it('pages through a plant’s readings newest first, each exactly once, even with equal times', async () => {
@@ -103,10 +146,16 @@ describeEachBackend('telemetry repository', (backend) => {
       .reverse()
     expect(seen).toEqual(expected)
 
-    const window = await m.repos.telemetry.range({ deviceId: a.id, from: new Date(base + 2 * 60_000), to: new Date(base + 4 * 60_000) })
+    const window = await m.repos.telemetry.range({
+      deviceId: a.id,
+      from: new Date(base + 2 * 60_000),
+      to: new Date(base + 4 * 60_000),
+    })
     expect(window.items.map((r) => r.soil_moisture)).toEqual([3, 2])
     expect(window.nextCursor).toBeNull()
-    expect(await rejectionOf(m.repos.telemetry.range({ plantId: plant.id, deviceId: a.id }))).toBeInstanceOf(ValidationError)
+    expect(await rejectionOf(m.repos.telemetry.range({ plantId: plant.id, deviceId: a.id }))).toBeInstanceOf(
+      ValidationError,
+    )
   })
 
   it('returns the newest reading per device and per plant', async () => {
@@ -135,11 +184,15 @@ describeEachBackend('telemetry repository', (backend) => {
       SELECT timestamptz '2026-06-01' + (n * interval '1 minute'), ${sql.lit('dev_plan_')} || (n % 300), 50
       FROM generate_series(1, 30000) AS n`.execute(m.t.db)
     await sql`ANALYZE telemetry`.execute(m.t.db)
-    const plan = await sql<{ 'QUERY PLAN': string }>`EXPLAIN ${latestQuery('device_id', devices.slice(0, 200))}`.execute(m.t.db)
+    const plan = await sql<{
+      'QUERY PLAN': string
+    }>`EXPLAIN ${latestQuery('device_id', devices.slice(0, 200))}`.execute(m.t.db)
     const text = plan.rows.map((r) => r['QUERY PLAN']).join('\n')
     expect(text).toContain('idx_telemetry_device')
     expect(text).not.toMatch(/Seq Scan/)
-    const planByPlant = await sql<{ 'QUERY PLAN': string }>`EXPLAIN ${latestQuery('plant_id', ['p1', 'p2'])}`.execute(m.t.db)
+    const planByPlant = await sql<{ 'QUERY PLAN': string }>`EXPLAIN ${latestQuery('plant_id', ['p1', 'p2'])}`.execute(
+      m.t.db,
+    )
     expect(planByPlant.rows.map((r) => r['QUERY PLAN']).join('\n')).toContain('idx_telemetry_plant')
   })
 
@@ -149,17 +202,25 @@ describeEachBackend('telemetry repository', (backend) => {
     await m.repos.telemetry.insert(series.map((r) => ({ deviceId: device.id, ...r })))
     const from = new Date('2026-07-01T00:00:00Z')
     const to = new Date('2026-07-01T03:00:00Z')
-    expect(await m.repos.telemetry.buckets({ deviceId: device.id, from, to, bucket: '1 hour' })).toEqual(expectedBuckets(series, 3_600_000))
-    expect(await m.repos.telemetry.buckets({ deviceId: device.id, from, to, bucket: '15 minutes' })).toEqual(expectedBuckets(series, 900_000))
+    expect(await m.repos.telemetry.buckets({ deviceId: device.id, from, to, bucket: '1 hour' })).toEqual(
+      expectedBuckets(series, 3_600_000),
+    )
+    expect(await m.repos.telemetry.buckets({ deviceId: device.id, from, to, bucket: '15 minutes' })).toEqual(
+      expectedBuckets(series, 900_000),
+    )
     if (backend.name === 'timescaledb') {
       const scope = { column: 'device_id' as const, id: device.id }
       const timeBucket = await selectBuckets(m.t.db, scope, { from, to, width: '1 hour' }, true)
       const dateBin = await selectBuckets(m.t.db, scope, { from, to, width: '1 hour' }, false)
       expect(timeBucket).toEqual(dateBin)
     }
-    const inverted = await rejectionOf(m.repos.telemetry.buckets({ deviceId: device.id, from: to, to: from, bucket: '1 hour' }))
+    const inverted = await rejectionOf(
+      m.repos.telemetry.buckets({ deviceId: device.id, from: to, to: from, bucket: '1 hour' }),
+    )
     expect(inverted).toBeInstanceOf(ValidationError)
-    expect(await rejectionOf(m.repos.telemetry.buckets({ deviceId: device.id, from, to, bucket: '1 month' as never }))).toBeInstanceOf(ValidationError)
+    expect(
+      await rejectionOf(m.repos.telemetry.buckets({ deviceId: device.id, from, to, bucket: '1 month' as never })),
+    ).toBeInstanceOf(ValidationError)
   })
 
   it('deletes telemetry older than an age, by chunks on a hypertable and in batches otherwise', async () => {
@@ -169,7 +230,11 @@ describeEachBackend('telemetry repository', (backend) => {
       const repos = createRepositories(t.db, { passwordIterations: TEST_PASSWORD_ITERATIONS })
       const { device } = await repos.devices.provision({ macAddress: randomMac(), sensorTypes: [] })
       const day = 86_400_000
-      const old = Array.from({ length: 5 }, (_, i) => ({ deviceId: device.id, time: new Date(Date.now() - (90 + i) * day), humidity: i }))
+      const old = Array.from({ length: 5 }, (_, i) => ({
+        deviceId: device.id,
+        time: new Date(Date.now() - (90 + i) * day),
+        humidity: i,
+      }))
       const recent = [{ deviceId: device.id, time: new Date(Date.now() - 3_600_000), humidity: 9 }]
       await repos.telemetry.insert([...old, ...recent])
       const result = await repos.telemetry.deleteOlderThan('30 days')
@@ -187,22 +252,31 @@ describeEachBackend('telemetry repository', (backend) => {
     }
   })
 
-  it(backend.name === 'timescaledb' ? 'adds compression and retention policies once' : 'refuses TimescaleDB policies on a plain table', async () => {
-    if (backend.name !== 'timescaledb') {
-      const error = await rejectionOf(m.repos.telemetry.addRetentionPolicy('90 days'))
-      expect(error).toEqual(new TimescaleUnavailableError('a retention policy', 'telemetry is a plain table'))
-      expect(await rejectionOf(m.repos.telemetry.addCompressionPolicy('7 days'))).toBeInstanceOf(TimescaleUnavailableError)
-      return
-    }
-    const compression = await m.repos.telemetry.addCompressionPolicy('7 days')
-    const retention = await m.repos.telemetry.addRetentionPolicy('365 days')
-    expect(await m.repos.telemetry.addCompressionPolicy('7 days')).toBe(compression)
-    expect(await m.repos.telemetry.addRetentionPolicy('365 days')).toBe(retention)
-    const { rows } = await sql<{ job_id: number; proc_name: string }>`
-      SELECT job_id, proc_name FROM timescaledb_information.jobs WHERE hypertable_name = 'telemetry' ORDER BY job_id`.execute(m.t.db)
-    expect(rows).toEqual([
-      { job_id: compression, proc_name: 'policy_compression' },
-      { job_id: retention, proc_name: 'policy_retention' },
-    ])
-  })
+  it(
+    backend.name === 'timescaledb'
+      ? 'adds compression and retention policies once'
+      : 'refuses TimescaleDB policies on a plain table',
+    async () => {
+      if (backend.name !== 'timescaledb') {
+        const error = await rejectionOf(m.repos.telemetry.addRetentionPolicy('90 days'))
+        expect(error).toEqual(new TimescaleUnavailableError('a retention policy', 'telemetry is a plain table'))
+        expect(await rejectionOf(m.repos.telemetry.addCompressionPolicy('7 days'))).toBeInstanceOf(
+          TimescaleUnavailableError,
+        )
+        return
+      }
+      const compression = await m.repos.telemetry.addCompressionPolicy('7 days')
+      const retention = await m.repos.telemetry.addRetentionPolicy('365 days')
+      expect(await m.repos.telemetry.addCompressionPolicy('7 days')).toBe(compression)
+      expect(await m.repos.telemetry.addRetentionPolicy('365 days')).toBe(retention)
+      const { rows } = await sql<{ job_id: number; proc_name: string }>`
+      SELECT job_id, proc_name FROM timescaledb_information.jobs WHERE hypertable_name = 'telemetry' ORDER BY job_id`.execute(
+        m.t.db,
+      )
+      expect(rows).toEqual([
+        { job_id: compression, proc_name: 'policy_compression' },
+        { job_id: retention, proc_name: 'policy_retention' },
+      ])
+    },
+  )
 })

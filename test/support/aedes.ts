@@ -5,7 +5,9 @@ import { Aedes } from 'aedes'
 export async function startAedes(): Promise<{ url: string; stop(): Promise<void> }> {
   const broker = await Aedes.createBroker()
   const server = createServer(broker.handle)
-  const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)))
+  const port = await new Promise<number>((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)),
+  )
   return {
     url: `mqtt://127.0.0.1:${port}`,
     async stop() {

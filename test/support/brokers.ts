@@ -39,14 +39,20 @@ export const machineBroker: BrokerKind = {
   name: 'MQTT_URL',
   enabled: Boolean(process.env.MQTT_URL) || process.env.CI === 'true',
   async start() {
-    if (!process.env.MQTT_URL) throw new Error('CI=true requires MQTT_URL: the broker suites must run in CI, never skip')
+    if (!process.env.MQTT_URL)
+      throw new Error('CI=true requires MQTT_URL: the broker suites must run in CI, never skip')
     // In CI this is the machine's Mosquitto as Debian configures it.
     return { url: process.env.MQTT_URL, stockMosquitto: process.env.CI === 'true', stop: async () => {} }
   },
 }
 
 /** Closes what a test opened, forgetting the broker sessions so nothing is left on a shared broker. */
-export async function closeIngestion(open: { ingestor: { close(o: { forgetSession: boolean }): Promise<void> }; writer: { close(o: { timeoutMs: number }): Promise<void> } }[]): Promise<void> {
+export async function closeIngestion(
+  open: {
+    ingestor: { close(o: { forgetSession: boolean }): Promise<void> }
+    writer: { close(o: { timeoutMs: number }): Promise<void> }
+  }[],
+): Promise<void> {
   for (const { ingestor, writer } of open.splice(0)) {
     await ingestor.close({ forgetSession: true }).catch(() => {})
     await writer.close({ timeoutMs: 2_000 }).catch(() => {})

@@ -14,7 +14,9 @@ export const RUNTIME_DEPENDENCIES = ['kysely', 'pg', 'pg-copy-streams', 'zod'] a
  * copied into its node_modules, as an install would lay it out, and the
  * named dependencies linked from the repository's own node_modules.
  */
-export async function outsideProject(dependencies: readonly string[]): Promise<{ dir: string; remove(): Promise<void> }> {
+export async function outsideProject(
+  dependencies: readonly string[],
+): Promise<{ dir: string; remove(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'plantops-outside-'))
   const modules = join(dir, 'node_modules')
   await mkdir(join(modules, 'plantops-db'), { recursive: true })
@@ -35,7 +37,10 @@ export interface ProcessResult {
 }
 
 /** Runs `node ...args` and resolves with its exit code and output, whatever the code. */
-export function runNode(args: readonly string[], options: { cwd: string; env?: Record<string, string | undefined> }): Promise<ProcessResult> {
+export function runNode(
+  args: readonly string[],
+  options: { cwd: string; env?: Record<string, string | undefined> },
+): Promise<ProcessResult> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,

@@ -156,4 +156,9 @@ export const SEED_MIGRATIONS = [
 ]
 
 /** Every migration of this release, in order. */
-export const ALL_MIGRATIONS = [...SEED_MIGRATIONS, '007_unique_telemetry_reading', '008_create_telemetry_rejects', '009_track_device_context']
+export const ALL_MIGRATIONS = [
+  ...SEED_MIGRATIONS,
+  '007_unique_telemetry_reading',
+  '008_create_telemetry_rejects',
+  '009_track_device_context',
+]

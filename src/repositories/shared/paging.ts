@@ -58,7 +58,8 @@ export function decodeCursor<S extends z.ZodType>(cursor: string, shape: S, what
     values = undefined
   }
   const parsed = shape.safeParse(values)
-  if (!parsed.success) throw new ValidationError(what, [{ path: ['cursor'], message: 'is not a cursor this list returned' }])
+  if (!parsed.success)
+    throw new ValidationError(what, [{ path: ['cursor'], message: 'is not a cursor this list returned' }])
   return parsed.data
 }
 

@@ -2,7 +2,13 @@ import { randomBytes } from 'node:crypto'
 import { sql } from 'kysely'
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { createDatabase, migrateToLatest, TelemetryWriter, type PacketMeta, type WriteReceipt } from '../../../src/index.js'
+import {
+  createDatabase,
+  migrateToLatest,
+  TelemetryWriter,
+  type PacketMeta,
+  type WriteReceipt,
+} from '../../../src/index.js'
 import { createMqttIngestor, type MqttIngestor, type MqttIngestorOptions } from '../../../src/mqtt/index.js'
 import { backends, type Backend } from '../../support/backends.js'
 import { closeIngestion, type BrokerKind, type TestBroker } from '../../support/brokers.js'
@@ -50,24 +56,43 @@ function deliverySuite(kind: BrokerKind, backend: Backend): void {
     await broker?.stop()
   })
 
-  async function start(prefix: string, options: Partial<MqttIngestorOptions> = {}, writer = new TelemetryWriter(m.t.db, { logger: false })) {
-    const ingestor = await createMqttIngestor({ url: broker.url, writer, clientId: `rules-${randomBytes(4).toString('hex')}`, topicPrefix: prefix, logger: false, ...options })
+  async function start(
+    prefix: string,
+    options: Partial<MqttIngestorOptions> = {},
+    writer = new TelemetryWriter(m.t.db, { logger: false }),
+  ) {
+    const ingestor = await createMqttIngestor({
+      url: broker.url,
+      writer,
+      clientId: `rules-${randomBytes(4).toString('hex')}`,
+      topicPrefix: prefix,
+      logger: false,
+      ...options,
+    })
     open.push({ ingestor, writer })
     return { writer, ingestor }
   }
 
-  const provision = async () => (await m.repos.devices.provision({ macAddress: randomMac(), sensorTypes: [] })).device.id
+  const provision = async () =>
+    (await m.repos.devices.provision({ macAddress: randomMac(), sensorTypes: [] })).device.id
   const prefix = () => `rules-${randomBytes(3).toString('hex')}`
   const base = Math.floor(Date.now() / 1000) * 1000 - 3_600_000
 
   async function rows(deviceId: string): Promise<{ n: number; distinct: number }> {
     const { rows } = await sql<{ n: number; distinct: number }>`
-      SELECT count(*)::int AS n, count(DISTINCT time)::int AS distinct FROM telemetry WHERE device_id = ${deviceId}`.execute(m.t.db)
+      SELECT count(*)::int AS n, count(DISTINCT time)::int AS distinct FROM telemetry WHERE device_id = ${deviceId}`.execute(
+      m.t.db,
+    )
     return rows[0]!
   }
 
   async function letters(source: string) {
-    return m.t.db.selectFrom('telemetry_rejects').select(['reason', 'device_id']).where('source', 'like', source).orderBy('id').execute()
+    return m.t.db
+      .selectFrom('telemetry_rejects')
+      .select(['reason', 'device_id'])
+      .where('source', 'like', source)
+      .orderBy('id')
+      .execute()
   }
 
   for (const protocolVersion of [undefined, 4] as const) {
@@ -77,16 +102,35 @@ function deliverySuite(kind: BrokerKind, backend: Backend): void {
       const writer = new RefusingWriter(m.t.db, { logger: false })
       writer.victim = victim
       const { ingestor } = await start(topicPrefix, protocolVersion ? { protocolVersion } : {}, writer)
-      for (let i = 0; i < 25; i += 1) await publisher.publishAsync(`${topicPrefix}/${victim}/telemetry`, JSON.stringify({ time: base + i * 1000, humidity: i }), { qos: 1 })
-      for (let i = 0; i < 100; i += 1) await publisher.publishAsync(`${topicPrefix}/${bystander}/telemetry`, JSON.stringify({ time: base + i * 1000, humidity: i }), { qos: 1 })
+      for (let i = 0; i < 25; i += 1)
+        await publisher.publishAsync(
+          `${topicPrefix}/${victim}/telemetry`,
+          JSON.stringify({ time: base + i * 1000, humidity: i }),
+          { qos: 1 },
+        )
+      for (let i = 0; i < 100; i += 1)
+        await publisher.publishAsync(
+          `${topicPrefix}/${bystander}/telemetry`,
+          JSON.stringify({ time: base + i * 1000, humidity: i }),
+          { qos: 1 },
+        )
       // While the victim's messages are refused, the others still get through, unless the refused ones
       // fill the broker's whole window (a stock Mosquitto caps 3.1.1 clients): then they wait for the cause to go.
       const capped = protocolVersion === 4 && broker.stockMosquitto
-      if (!capped) await eventually(async () => (await rows(bystander)).n === 100, 'the other device is written meanwhile', 30_000)
-      await eventually(() => ingestor.stats().connections.some((c) => c.renewals > 0), 'a connection is renewed to get the refused messages back', 30_000)
+      if (!capped)
+        await eventually(async () => (await rows(bystander)).n === 100, 'the other device is written meanwhile', 30_000)
+      await eventually(
+        () => ingestor.stats().connections.some((c) => c.renewals > 0),
+        'a connection is renewed to get the refused messages back',
+        30_000,
+      )
       expect(writer.refused).toBeGreaterThanOrEqual(capped ? 20 : 25)
       writer.refusing = false
-      await eventually(async () => (await rows(victim)).n === 25 && (await rows(bystander)).n === 100, 'every refused message comes back and is written', 60_000)
+      await eventually(
+        async () => (await rows(victim)).n === 25 && (await rows(bystander)).n === 100,
+        'every refused message comes back and is written',
+        60_000,
+      )
       await new Promise((resolve) => setTimeout(resolve, 300))
       expect(await rows(victim)).toEqual({ n: 25, distinct: 25 })
       expect(await rows(bystander)).toEqual({ n: 100, distinct: 100 })
@@ -97,7 +141,9 @@ function deliverySuite(kind: BrokerKind, backend: Backend): void {
     const topicPrefix = prefix()
     const device = await provision()
     const { ingestor } = await start(topicPrefix)
-    await publisher.publishAsync(`${topicPrefix}/${device}/telemetry`, JSON.stringify({ time: base, humidity: 1 }), { qos: 1 })
+    await publisher.publishAsync(`${topicPrefix}/${device}/telemetry`, JSON.stringify({ time: base, humidity: 1 }), {
+      qos: 1,
+    })
     await publisher.publishAsync(`${topicPrefix}/${device}/status`, 'offline', { qos: 1 })
     await eventually(() => ingestor.stats().statusUpdates === 1, 'the status is applied')
     expect((await m.repos.devices.get(device)).status).toBe('offline')
@@ -107,8 +153,14 @@ function deliverySuite(kind: BrokerKind, backend: Backend): void {
   it('does not store a retained reading twice: with its own time once, without one only as a dead letter', async () => {
     const topicPrefix = prefix()
     const [timed, untimed] = [await provision(), await provision()]
-    await publisher.publishAsync(`${topicPrefix}/${timed}/telemetry`, JSON.stringify({ time: base, humidity: 5 }), { qos: 1, retain: true })
-    await publisher.publishAsync(`${topicPrefix}/${untimed}/telemetry`, JSON.stringify({ humidity: 6 }), { qos: 1, retain: true })
+    await publisher.publishAsync(`${topicPrefix}/${timed}/telemetry`, JSON.stringify({ time: base, humidity: 5 }), {
+      qos: 1,
+      retain: true,
+    })
+    await publisher.publishAsync(`${topicPrefix}/${untimed}/telemetry`, JSON.stringify({ humidity: 6 }), {
+      qos: 1,
+      retain: true,
+    })
     try {
       // Each start is a new session: the broker replays both retained messages every time. (One connection:
       // a shared subscription, as several connections use, is never sent retained messages, MQTT 5 §4.8.2.)
@@ -129,7 +181,8 @@ function deliverySuite(kind: BrokerKind, backend: Backend): void {
         { reason: 'retained_without_time', device_id: untimed },
       ])
     } finally {
-      for (const id of [timed, untimed]) await publisher.publishAsync(`${topicPrefix}/${id}/telemetry`, '', { qos: 1, retain: true })
+      for (const id of [timed, untimed])
+        await publisher.publishAsync(`${topicPrefix}/${id}/telemetry`, '', { qos: 1, retain: true })
     }
   })
 
@@ -137,22 +190,48 @@ function deliverySuite(kind: BrokerKind, backend: Backend): void {
     const topicPrefix = prefix()
     const device = await provision()
     const { writer } = await start(topicPrefix)
-    const strays = [`${topicPrefix}/${device}/telemetry/extra`, `/${topicPrefix}/${device}/telemetry`, `${topicPrefix}/${device}`, `${topicPrefix}/${device}/readings`]
+    const strays = [
+      `${topicPrefix}/${device}/telemetry/extra`,
+      `/${topicPrefix}/${device}/telemetry`,
+      `${topicPrefix}/${device}`,
+      `${topicPrefix}/${device}/readings`,
+    ]
     for (const topic of strays) await publisher.publishAsync(topic, JSON.stringify({ humidity: 1 }), { qos: 1 })
-    await publisher.publishAsync(`${topicPrefix}/${device}/telemetry`, JSON.stringify({ time: base, humidity: 1 }), { qos: 1 })
-    await eventually(() => writer.stats().written === 1 && writer.stats().rejected.unknown_topic === strays.length, 'one written, every stray dead-lettered')
-    const stored = await m.t.db.selectFrom('telemetry_rejects').select(['source']).where('reason', '=', 'unknown_topic').where('source', 'in', strays.map((t) => `mqtt:${t}`)).execute()
+    await publisher.publishAsync(`${topicPrefix}/${device}/telemetry`, JSON.stringify({ time: base, humidity: 1 }), {
+      qos: 1,
+    })
+    await eventually(
+      () => writer.stats().written === 1 && writer.stats().rejected.unknown_topic === strays.length,
+      'one written, every stray dead-lettered',
+    )
+    const stored = await m.t.db
+      .selectFrom('telemetry_rejects')
+      .select(['source'])
+      .where('reason', '=', 'unknown_topic')
+      .where(
+        'source',
+        'in',
+        strays.map((t) => `mqtt:${t}`),
+      )
+      .execute()
     expect(stored.map((r) => r.source).sort()).toEqual(strays.map((t) => `mqtt:${t}`).sort())
   })
 
-  it(kind.name === 'aedes' ? 'falls back to MQTT 3.1.1 when the broker refuses 5, and works' : 'speaks MQTT 5 by default', async () => {
-    const topicPrefix = prefix()
-    const device = await provision()
-    const { ingestor, writer } = await start(topicPrefix)
-    expect(ingestor.stats().protocolVersion).toBe(kind.name === 'aedes' ? 4 : 5)
-    await publisher.publishAsync(`${topicPrefix}/${device}/telemetry`, JSON.stringify({ time: base, humidity: 1 }), { qos: 1 })
-    await eventually(() => writer.stats().written === 1, 'the reading is written')
-  })
+  it(
+    kind.name === 'aedes'
+      ? 'falls back to MQTT 3.1.1 when the broker refuses 5, and works'
+      : 'speaks MQTT 5 by default',
+    async () => {
+      const topicPrefix = prefix()
+      const device = await provision()
+      const { ingestor, writer } = await start(topicPrefix)
+      expect(ingestor.stats().protocolVersion).toBe(kind.name === 'aedes' ? 4 : 5)
+      await publisher.publishAsync(`${topicPrefix}/${device}/telemetry`, JSON.stringify({ time: base, humidity: 1 }), {
+        qos: 1,
+      })
+      await eventually(() => writer.stats().written === 1, 'the reading is written')
+    },
+  )
 
   if (backend.name === 'pglite') {
     it('a status on an unmigrated database never crashes the host: retried, then dead-lettered once the tables exist (QoS 0, 1, at-most-once)', async () => {
@@ -164,12 +243,23 @@ function deliverySuite(kind: BrokerKind, backend: Backend): void {
         const atMostOnce = await start(topicPrefix, { delivery: 'at-most-once' }, writer)
         await publisher.publishAsync(`${topicPrefix}/dev_nobody_0/status`, 'offline', { qos: 0 })
         await publisher.publishAsync(`${topicPrefix}/dev_nobody_1/status`, 'offline', { qos: 1 })
-        await eventually(() => writer.stats().retries >= 2, 'the writer retries the statuses against the missing tables')
+        await eventually(
+          () => writer.stats().retries >= 2,
+          'the writer retries the statuses against the missing tables',
+        )
         expect(atLeastOnce.ingestor.stats().heldAcks).toBe(1)
         await migrateToLatest(db, { logger: false })
-        await eventually(() => writer.stats().rejected.unknown_device === 4, 'each ingestor dead-letters both statuses once the tables exist', 30_000)
+        await eventually(
+          () => writer.stats().rejected.unknown_device === 4,
+          'each ingestor dead-letters both statuses once the tables exist',
+          30_000,
+        )
         await eventually(() => atLeastOnce.ingestor.stats().heldAcks === 0, 'and acknowledges them')
-        const stored = await db.selectFrom('telemetry_rejects').select(['reason', 'device_id']).orderBy('device_id').execute()
+        const stored = await db
+          .selectFrom('telemetry_rejects')
+          .select(['reason', 'device_id'])
+          .orderBy('device_id')
+          .execute()
         expect(stored.map((r) => `${r.reason}:${r.device_id}`)).toEqual([
           'unknown_device:dev_nobody_0',
           'unknown_device:dev_nobody_0',

@@ -39,27 +39,39 @@ function loadSuite(kind: BrokerKind, backend: Backend): void {
   /** An ingestor with the defaults; only what keeps tests apart (prefix, client id) and quiet is set. */
   async function start(prefix: string, options: Partial<MqttIngestorOptions> = {}) {
     const writer = createTelemetryWriter(m.t.db, { logger: false })
-    const ingestor = await createMqttIngestor({ url: broker.url, writer, clientId: `load-${randomBytes(4).toString('hex')}`, topicPrefix: prefix, logger: false, ...options })
+    const ingestor = await createMqttIngestor({
+      url: broker.url,
+      writer,
+      clientId: `load-${randomBytes(4).toString('hex')}`,
+      topicPrefix: prefix,
+      logger: false,
+      ...options,
+    })
     open.push({ ingestor, writer })
     return { writer, ingestor }
   }
 
   async function fleet(size: number): Promise<string[]> {
     const ids: string[] = []
-    for (let i = 0; i < size; i += 1) ids.push((await m.repos.devices.provision({ macAddress: randomMac(), sensorTypes: [] })).device.id)
+    for (let i = 0; i < size; i += 1)
+      ids.push((await m.repos.devices.provision({ macAddress: randomMac(), sensorTypes: [] })).device.id)
     return ids
   }
 
   /** Rows and distinct (device, time) pairs stored for these devices. */
   async function stored(ids: readonly string[]): Promise<{ n: number; distinct: number }> {
     const { rows } = await sql<{ n: number; distinct: number }>`
-      SELECT count(*)::int AS n, count(DISTINCT (device_id, time))::int AS distinct FROM telemetry WHERE device_id = ANY(${[...ids]})`.execute(m.t.db)
+      SELECT count(*)::int AS n, count(DISTINCT (device_id, time))::int AS distinct FROM telemetry WHERE device_id = ANY(${[...ids]})`.execute(
+      m.t.db,
+    )
     return rows[0]!
   }
 
   /** Waits until `expected` rows are stored, then a moment more, and returns what is stored. */
   async function settle(ids: readonly string[], expected: number, timeoutMs = 60_000) {
-    await eventually(async () => (await stored(ids)).n >= expected, `${expected} rows are stored`, timeoutMs).catch(() => {})
+    await eventually(async () => (await stored(ids)).n >= expected, `${expected} rows are stored`, timeoutMs).catch(
+      () => {},
+    )
     await new Promise((resolve) => setTimeout(resolve, 300))
     return stored(ids)
   }
@@ -75,7 +87,11 @@ function loadSuite(kind: BrokerKind, backend: Backend): void {
     const t0 = base()
     await Promise.all(
       Array.from({ length: 10_000 }, (_, i) =>
-        publisher.publishAsync(`${topicPrefix}/${ids[i % 50]}/telemetry`, JSON.stringify({ time: t0 + i * 10, soil_moisture: i % 100 }), { qos: 1 }),
+        publisher.publishAsync(
+          `${topicPrefix}/${ids[i % 50]}/telemetry`,
+          JSON.stringify({ time: t0 + i * 10, soil_moisture: i % 100 }),
+          { qos: 1 },
+        ),
       ),
     )
     await publisher.endAsync()
@@ -99,7 +115,16 @@ function loadSuite(kind: BrokerKind, backend: Backend): void {
     const ids = await fleet(40)
     const { ingestor } = await start(topicPrefix, { protocolVersion: 4 })
     const t0 = base()
-    const counts = await Promise.all([0, 1, 2, 3].map((p) => pacedPublisher(broker.url, (i) => [`${topicPrefix}/${ids[(i * 4 + p) % 40]}/telemetry`, { time: t0 + i * 4 + p, humidity: 50 }], 500, 10)))
+    const counts = await Promise.all(
+      [0, 1, 2, 3].map((p) =>
+        pacedPublisher(
+          broker.url,
+          (i) => [`${topicPrefix}/${ids[(i * 4 + p) % 40]}/telemetry`, { time: t0 + i * 4 + p, humidity: 50 }],
+          500,
+          10,
+        ),
+      ),
+    )
     expect(counts).toEqual([5_000, 5_000, 5_000, 5_000])
     expect(await settle(ids, 20_000)).toEqual({ n: 20_000, distinct: 20_000 })
     const [connection] = ingestor.stats().connections
@@ -114,7 +139,13 @@ function loadSuite(kind: BrokerKind, backend: Backend): void {
     const release = await stall(backend, m.t)
     const publisher = await mqtt.connectAsync(broker.url, { clientId: `stalled-${randomBytes(3).toString('hex')}` })
     const t0 = base()
-    const acked = Promise.all(Array.from({ length: 200 }, (_, i) => publisher.publishAsync(`${topicPrefix}/${id}/telemetry`, JSON.stringify({ time: t0 + i * 1000, humidity: 1 }), { qos: 1 })))
+    const acked = Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        publisher.publishAsync(`${topicPrefix}/${id}/telemetry`, JSON.stringify({ time: t0 + i * 1000, humidity: 1 }), {
+          qos: 1,
+        }),
+      ),
+    )
     try {
       await eventually(() => ingestor.stats().heldAcks > 0, 'messages are held')
       await new Promise((resolve) => setTimeout(resolve, 500))
@@ -133,13 +164,34 @@ function loadSuite(kind: BrokerKind, backend: Backend): void {
 }
 
 /** `ids.length` devices, each its own mqtt.js client publishing `perSecond` QoS 1 readings for `seconds`; resolves with the count acknowledged. */
-async function devicesPublishing(url: string, prefix: string, ids: readonly string[], perSecond: number, seconds: number, t0: number): Promise<number> {
-  const counts = await Promise.all(ids.map((id) => pacedPublisher(url, (i) => [`${prefix}/${id}/telemetry`, { time: t0 + i * 100, soil_moisture: i % 100 }], perSecond, seconds)))
+async function devicesPublishing(
+  url: string,
+  prefix: string,
+  ids: readonly string[],
+  perSecond: number,
+  seconds: number,
+  t0: number,
+): Promise<number> {
+  const counts = await Promise.all(
+    ids.map((id) =>
+      pacedPublisher(
+        url,
+        (i) => [`${prefix}/${id}/telemetry`, { time: t0 + i * 100, soil_moisture: i % 100 }],
+        perSecond,
+        seconds,
+      ),
+    ),
+  )
   return counts.reduce((sum, n) => sum + n, 0)
 }
 
 /** One publisher sending `rate` QoS 1 messages a second for `seconds`, on schedule; resolves with how many the broker acknowledged. */
-async function pacedPublisher(url: string, message: (i: number) => [string, object], rate: number, seconds: number): Promise<number> {
+async function pacedPublisher(
+  url: string,
+  message: (i: number) => [string, object],
+  rate: number,
+  seconds: number,
+): Promise<number> {
   const client = await mqtt.connectAsync(url, { clientId: `pub-${randomBytes(4).toString('hex')}`, reconnectPeriod: 0 })
   const total = rate * seconds
   const sends: Promise<unknown>[] = []
