@@ -4,40 +4,22 @@ import { isMissingSchemaError, isTransientDatabaseError } from '../errors/sqlsta
 import type { Database } from '../schema/database.js'
 import { DeviceContext } from './device-context.js'
 import { WriterAbortedError, WriterClosedError } from './errors.js'
-import { isId } from '../schema/fields.js'
 import { CarefulRetry, commitBatch, type BatchResult } from './commit.js'
-import { deviceOf, type Entry, type ReadingEntry, type StatusEntry } from './entries.js'
-import { PacketTracker, type RejectReason, type WriteReceipt } from './outcome.js'
+import { admitLetter, admitPacket, admitStatus, arrivalMs, type Admission } from './admission.js'
+import { deviceOf, type Entry } from './entries.js'
+import type { PacketTracker, RejectReason, WriteReceipt } from './outcome.js'
 import {
   resolveWriterOptions,
   type ResolvedWriterOptions,
   type TelemetryWriterOptions,
   type WriterStats,
 } from './options.js'
-import { readPacket, type Reading } from './packet.js'
 import { Lane, laneOf, type Running } from './lane.js'
 import type { DeadLetterInput, PacketMeta } from './packet-meta.js'
-import { jsonPayload } from './payload.js'
 import { replayRejects, type ReplayOptions, type ReplayReport } from './replay.js'
 import { storeFor, type Store } from './store.js'
 import { backoffDelayMs, type BackoffPolicy } from '../util/backoff.js'
 import { sleep } from '../util/sleep.js'
-
-/** Estimated memory of one buffered reading (entry, reading, row, arrays). */
-const READING_BYTES = 320
-/** Beyond its payload, what one dead letter costs. */
-const LETTER_BYTES = 256
-/** What one buffered status costs. */
-const STATUS_BYTES = 160
-
-/** When the packet arrived, in epoch ms: now, or `meta.receivedAt` when that is a valid Date. */
-function arrivalMs(meta: PacketMeta): number | ValidationError {
-  if (meta.receivedAt === undefined) return Date.now()
-  const ms = meta.receivedAt instanceof Date ? meta.receivedAt.getTime() : Number.NaN
-  return Number.isNaN(ms)
-    ? new ValidationError('packet meta', [{ path: ['receivedAt'], message: 'must be a valid Date' }])
-    : ms
-}
 
 type Waiter = { entries: Entry[]; bytes: number; tracker: PacketTracker; admit: (receipt: WriteReceipt) => void }
 
@@ -102,56 +84,9 @@ export class TelemetryWriter {
    * `ValidationError` and accepts nothing.
    */
   write(packet: unknown, meta: PacketMeta = {}): Promise<WriteReceipt> {
-    if (this.#closed) return Promise.reject(new WriterClosedError())
-    const receivedAtMs = arrivalMs(meta)
-    if (receivedAtMs instanceof ValidationError) return Promise.reject(receivedAtMs)
-    this.#stats.received += 1
-    const result = readPacket(packet, receivedAtMs)
-    if (!('readings' in result)) {
-      const deviceId =
-        typeof (packet as { deviceId?: unknown } | null)?.deviceId === 'string'
-          ? (packet as { deviceId: string }).deviceId
-          : undefined
-      return this.#letter({
-        payload: packet,
-        reason: result.reason,
-        detail: result.detail,
-        receivedAt: new Date(receivedAtMs),
-        source: meta.source,
-        deviceId,
-      })
-    }
-    const skewed = result.readings.find((r) => !this.#timely(r, receivedAtMs))
-    if (skewed) {
-      const { maxPastAgeMs, maxFutureSkewMs } = this.#options
-      const window = `[received − ${maxPastAgeMs} ms, received + ${maxFutureSkewMs} ms]`
-      const detail = `time ${new Date(skewed.timeMs).toISOString()} is outside ${window}`
-      return this.#letter({
-        payload: packet,
-        reason: 'time_skew',
-        detail,
-        receivedAt: new Date(receivedAtMs),
-        source: meta.source,
-        deviceId: skewed.deviceId,
-      })
-    }
-    const tracker = new PacketTracker(result.readings.length)
-    const source = meta.source ?? null
-    const provision = meta.provisionIfUnknown === true
-    const at = Date.now()
-    const entries = result.readings.map(
-      (reading): ReadingEntry => ({
-        kind: 'reading',
-        reading,
-        tracker,
-        source,
-        receivedAtMs,
-        provision,
-        bytes: READING_BYTES,
-        at,
-      }),
-    )
-    return this.#enqueue(entries, READING_BYTES * entries.length, tracker)
+    const receivedAtMs = this.#arrival(meta)
+    if (typeof receivedAtMs !== 'number') return receivedAtMs
+    return this.#enqueue(admitPacket(packet, meta, receivedAtMs, this.#options))
   }
 
   /**
@@ -170,35 +105,9 @@ export class TelemetryWriter {
    * ```
    */
   writeStatus(deviceId: string, status: 'online' | 'offline', meta: PacketMeta = {}): Promise<WriteReceipt> {
-    if (this.#closed) return Promise.reject(new WriterClosedError())
-    const receivedAtMs = arrivalMs(meta)
-    if (receivedAtMs instanceof ValidationError) return Promise.reject(receivedAtMs)
-    this.#stats.received += 1
-    const source = meta.source ?? null
-    if (!isId(deviceId) || (status !== 'online' && status !== 'offline')) {
-      const detail = !isId(deviceId) ? 'a status names a valid device id' : 'a status is "online" or "offline"'
-      const id = typeof deviceId === 'string' ? deviceId : undefined
-      return this.#letter({
-        payload: { deviceId, status },
-        reason: 'schema',
-        detail,
-        receivedAt: new Date(receivedAtMs),
-        source: meta.source,
-        deviceId: id,
-      })
-    }
-    const tracker = new PacketTracker(1)
-    const entry: StatusEntry = {
-      kind: 'status',
-      deviceId,
-      status,
-      tracker,
-      source,
-      receivedAtMs,
-      bytes: STATUS_BYTES,
-      at: Date.now(),
-    }
-    return this.#enqueue([entry], STATUS_BYTES, tracker)
+    const receivedAtMs = this.#arrival(meta)
+    if (typeof receivedAtMs !== 'number') return receivedAtMs
+    return this.#enqueue(admitStatus(deviceId, status, meta, receivedAtMs))
   }
 
   /**
@@ -207,11 +116,9 @@ export class TelemetryWriter {
    * same durability contract as `write()`.
    */
   deadLetter(input: DeadLetterInput): Promise<WriteReceipt> {
-    if (this.#closed) return Promise.reject(new WriterClosedError())
-    const receivedAtMs = arrivalMs(input)
-    if (receivedAtMs instanceof ValidationError) return Promise.reject(receivedAtMs)
-    this.#stats.received += 1
-    return this.#letter({ ...input, receivedAt: new Date(receivedAtMs) })
+    const receivedAtMs = this.#arrival(input)
+    if (typeof receivedAtMs !== 'number') return receivedAtMs
+    return this.#enqueue(admitLetter({ ...input, receivedAt: new Date(receivedAtMs) }))
   }
 
   /** Resolves when everything accepted so far is durable (or the writer was aborted). */
@@ -268,24 +175,13 @@ export class TelemetryWriter {
     })
   }
 
-  #timely(reading: Reading, receivedAtMs: number): boolean {
-    const offset = reading.timeMs - receivedAtMs
-    return offset <= this.#options.maxFutureSkewMs && -offset <= this.#options.maxPastAgeMs
-  }
-
-  #letter(input: DeadLetterInput): Promise<WriteReceipt> {
-    const tracker = new PacketTracker(1)
-    const payload = jsonPayload(input.payload)
-    const letter = {
-      receivedAt: input.receivedAt ?? new Date(),
-      deviceId: input.deviceId ?? null,
-      source: input.source ?? null,
-      payload,
-      reason: input.reason,
-      detail: input.detail ?? null,
-    }
-    const bytes = LETTER_BYTES + payload.length
-    return this.#enqueue([{ kind: 'reject', letter, tracker, bytes, at: Date.now() }], bytes, tracker)
+  /** Counts an arrival and says when it was; a rejection when the writer is closed or `meta` is invalid. */
+  #arrival(meta: PacketMeta): number | Promise<never> {
+    if (this.#closed) return Promise.reject(new WriterClosedError())
+    const receivedAtMs = arrivalMs(meta)
+    if (receivedAtMs instanceof ValidationError) return Promise.reject(receivedAtMs)
+    this.#stats.received += 1
+    return receivedAtMs
   }
 
   /** A lone packet larger than the bounds still fits an empty buffer, so nothing can wait forever. */
@@ -298,7 +194,7 @@ export class TelemetryWriter {
   }
 
   /** Queues the entries now if they fit and nobody waits before them; otherwise waits, first come first served. */
-  #enqueue(entries: Entry[], bytes: number, tracker: PacketTracker): Promise<WriteReceipt> {
+  #enqueue({ entries, bytes, tracker }: Admission): Promise<WriteReceipt> {
     if (this.#waiters.length === 0 && this.#fits(entries.length, bytes)) {
       this.#accept(entries, bytes)
       return Promise.resolve(tracker)

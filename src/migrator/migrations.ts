@@ -2,8 +2,8 @@ import type { Migration } from '../schema/migration.js'
 import type { MigrationProvider } from './kysely-migration.js'
 import { buildMigrations } from '../../migrations/index.js'
 import { MigrationError } from '../errors/errors.js'
-import { consoleLogger, type Logger } from '../util/logger.js'
-import type { ResolvedMigratorOptions } from './options.js'
+import type { Logger } from '../util/logger.js'
+import { resolveMigratorOptions, type ResolvedMigratorOptions } from './options.js'
 
 /**
  * Every migration of this release, by name, with the default context
@@ -22,9 +22,7 @@ import type { ResolvedMigratorOptions } from './options.js'
  * })
  * ```
  */
-export const migrations: Readonly<Record<string, Migration>> = Object.freeze(
-  buildMigrations({ timescaledb: 'auto', logger: consoleLogger }),
-)
+export const migrations: Readonly<Record<string, Migration>> = Object.freeze(buildMigrations(resolveMigratorOptions()))
 
 /** Logs each migration as it starts; Kysely reports only after the whole run. */
 function logged(name: string, migration: Migration, logger: Logger): Migration {
