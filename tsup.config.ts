@@ -2,7 +2,8 @@ import { defineConfig } from 'tsup'
 
 export default defineConfig({
   entry: { index: 'src/index.ts', mqtt: 'src/mqtt/index.ts' },
-  format: ['esm'],
+  // ESM for `import`, CommonJS for `require` (NestJS and many other services are CommonJS).
+  format: ['esm', 'cjs'],
   target: 'node20',
   platform: 'node',
   dts: true,

@@ -42,6 +42,14 @@ describe('the built package, imported from outside the repository', () => {
     expect(bundle).toMatch(/from ['"]pg['"]/)
     expect(bundle).not.toContain('class PGlite')
     expect(bundle).not.toMatch(/readdir|migrationFolder/)
+    const commonjs = await readFile(join(repoRoot, 'dist/index.cjs'), 'utf8')
+    expect(commonjs).toMatch(/require\(['"]kysely['"]\)/)
+    expect(commonjs).toMatch(/require\(['"]pg['"]\)/)
+    expect(commonjs).not.toContain('class PGlite')
+    expect(commonjs).not.toMatch(/readdir|migrationFolder/)
+    const mqtt = await readFile(join(repoRoot, 'dist/mqtt.cjs'), 'utf8')
+    expect(mqtt).toMatch(/require\(['"]mqtt['"]\)/)
+    expect(mqtt).not.toMatch(/class MqttClient/)
   })
 
   it('migrates an embedded database with its statically bundled migrations', async () => {

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -27,6 +27,30 @@ console.log(JSON.stringify({ applied: report.applied, written: writer.stats().wr
 await db.destroy()
 `
 
+/** The same host, as a CommonJS service writes it (NestJS and many others are CommonJS). */
+const COMMONJS_HOST_SCRIPT = `
+const { createDatabase, createRepositories, createTelemetryWriter, migrateToLatest } = require('plantops-db')
+const { createMqttIngestor } = require('plantops-db/mqtt')
+async function main() {
+${HOST_SCRIPT.replace(/^import .*$/m, '').replace('console.log(JSON.stringify({', 'console.log(JSON.stringify({ mqtt: typeof createMqttIngestor,')}
+}
+main().catch((error) => { console.error(error); process.exitCode = 1 })
+`
+
+/** A CommonJS TypeScript service (`module: nodenext` in a CommonJS package): it must type-check and run. */
+const TYPESCRIPT_COMMONJS_SOURCE = `
+import { createDatabase, migrateToLatest, type MigrationReport } from 'plantops-db'
+import { createMqttIngestor, type MqttIngestorOptions } from 'plantops-db/mqtt'
+async function main(): Promise<void> {
+  const db = createDatabase()
+  const report: MigrationReport = await migrateToLatest(db, { logger: false })
+  const options: Partial<MqttIngestorOptions> = { topicPrefix: 'plants' }
+  console.log(JSON.stringify({ applied: report.applied.length, mqtt: typeof createMqttIngestor, prefix: options.topicPrefix }))
+  await db.destroy()
+}
+void main()
+`
+
 describe('the packed tarball, installed into a fresh ESM project', () => {
   let dir: string
 
@@ -40,7 +64,16 @@ describe('the packed tarball, installed into a fresh ESM project', () => {
     // Everything comes from the local npm cache that installing this repository filled.
     await run(
       'npm',
-      ['install', '--prefer-offline', '--no-audit', '--no-fund', `./${tarball}`, 'kysely', '@electric-sql/pglite'],
+      [
+        'install',
+        '--prefer-offline',
+        '--no-audit',
+        '--no-fund',
+        `./${tarball}`,
+        'kysely',
+        '@electric-sql/pglite',
+        'mqtt',
+      ],
       { cwd: dir, timeout: 120_000 },
     )
   }, 180_000)
@@ -52,6 +85,42 @@ describe('the packed tarball, installed into a fresh ESM project', () => {
     const result = await runNode(['main.mjs'], { cwd: dir, env: { DATABASE_URL: undefined } })
     expect(result.stderr).toBe('')
     expect(JSON.parse(result.stdout)).toEqual({ applied: ALL_MIGRATIONS, written: 5, latest: 54 })
+  })
+
+  it('does the same from a CommonJS service: require() of both entry points', async () => {
+    await writeFile(join(dir, 'main.cjs'), COMMONJS_HOST_SCRIPT)
+    const result = await runNode(['main.cjs'], { cwd: dir, env: { DATABASE_URL: undefined } })
+    expect(result.stderr).toBe('')
+    expect(JSON.parse(result.stdout)).toEqual({ mqtt: 'function', applied: ALL_MIGRATIONS, written: 5, latest: 54 })
+  })
+
+  it('type-checks and runs in a CommonJS TypeScript project (module nodenext)', async () => {
+    const project = join(dir, 'cjs-ts')
+    await mkdir(project)
+    await writeFile(
+      join(project, 'package.json'),
+      JSON.stringify({ name: 'cjs-service', private: true, type: 'commonjs' }),
+    )
+    await writeFile(join(project, 'main.ts'), TYPESCRIPT_COMMONJS_SOURCE)
+    const compilerOptions = {
+      module: 'nodenext',
+      moduleResolution: 'nodenext',
+      target: 'es2022',
+      strict: true,
+      outDir: 'out',
+      typeRoots: [join(repoRoot, 'node_modules', '@types')],
+      types: ['node'],
+    }
+    await writeFile(join(project, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['main.ts'] }))
+    const tsc = await runNode([join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project], {
+      cwd: project,
+    })
+    expect(tsc.stdout + tsc.stderr).toBe('')
+    expect(tsc.code).toBe(0)
+    expect(await readFile(join(project, 'out', 'main.js'), 'utf8')).toContain('require("plantops-db")')
+    const result = await runNode(['out/main.js'], { cwd: project, env: { DATABASE_URL: undefined } })
+    expect(result.stderr).toBe('')
+    expect(JSON.parse(result.stdout)).toEqual({ applied: ALL_MIGRATIONS.length, mqtt: 'function', prefix: 'plants' })
   })
 
   it('does the same from an esbuild bundle: the migrations travel inside it', async () => {
