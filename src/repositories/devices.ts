@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely'
 import { z } from 'zod'
 import { InvalidStateError, NotFoundError } from '../errors/errors.js'
-import type { Database, Device } from '../schema/database.js'
+import type { Database, Device, DevicesTable } from '../schema/database.js'
 import { sensorTypesSchema } from '../schema/json-columns.js'
 import { deviceStatusSchema, type DeviceStatus } from '../schema/metrics.js'
 import { markDevicesSeenQuery } from './device-statements.js'
@@ -158,11 +158,24 @@ export interface DevicesRepositoryOptions {
 }
 
 const DECOMMISSIONED: DeviceStatus = 'decommissioned'
+
+/** Every column a device read returns: all but `mqtt_password_hash`, which only credential checks read. */
+const DEVICE_COLUMNS = [
+  'id',
+  'mac_address',
+  'mqtt_username',
+  'plant_id',
+  'status',
+  'firmware_version',
+  'sensor_types',
+  'last_seen_at',
+  'created_at',
+] as const satisfies readonly Exclude<keyof DevicesTable, 'mqtt_password_hash'>[]
 const cursorShape = z.tuple([z.string()])
 
 export function createDevicesRepository(db: Kysely<Database>, options: DevicesRepositoryOptions): DevicesRepository {
-  const byColumn = (column: 'id' | 'mac_address' | 'mqtt_username', value: string) =>
-    db.selectFrom('devices').selectAll().where(column, '=', value).executeTakeFirst()
+  const byColumn = (column: 'id' | 'mac_address' | 'mqtt_username', value: string): Promise<Device | undefined> =>
+    db.selectFrom('devices').select(DEVICE_COLUMNS).where(column, '=', value).executeTakeFirst()
 
   const existing = async (id: string): Promise<Device> => {
     const device = await byColumn('id', id)
@@ -175,7 +188,10 @@ export function createDevicesRepository(db: Kysely<Database>, options: DevicesRe
   /** Applies a change unless the device is decommissioned, and says which it was. */
   const changeActive = async (id: string, change: (query: ReturnType<typeof updateDevice>) => typeof query) => {
     const updated = await guarded('device', () =>
-      change(updateDevice(id)).where('status', 'is distinct from', DECOMMISSIONED).returningAll().executeTakeFirst(),
+      change(updateDevice(id))
+        .where('status', 'is distinct from', DECOMMISSIONED)
+        .returning(DEVICE_COLUMNS)
+        .executeTakeFirst(),
     )
     if (updated) return updated
     await existing(id)
@@ -197,7 +213,7 @@ export function createDevicesRepository(db: Kysely<Database>, options: DevicesRe
         sensor_types: JSON.stringify(sensorTypes),
       }
       const device = await guarded('device', () =>
-        db.insertInto('devices').values(row).returningAll().executeTakeFirstOrThrow(),
+        db.insertInto('devices').values(row).returning(DEVICE_COLUMNS).executeTakeFirstOrThrow(),
       )
       return { device, credentials: { username: id, password } }
     },
@@ -228,7 +244,7 @@ export function createDevicesRepository(db: Kysely<Database>, options: DevicesRe
       const { status, plantId, limit, cursor } = validate(deviceListOptionsSchema, listOptions, 'device list options')
       let query = db
         .selectFrom('devices')
-        .selectAll()
+        .select(DEVICE_COLUMNS)
         .orderBy('id')
         .limit(limit + 1)
       if (status !== undefined) query = query.where('status', '=', status)
@@ -246,7 +262,7 @@ export function createDevicesRepository(db: Kysely<Database>, options: DevicesRe
 
     async unassignPlant(id) {
       const key = validate(idSchema, id, 'device id')
-      const updated = await updateDevice(key).set({ plant_id: null }).returningAll().executeTakeFirst()
+      const updated = await updateDevice(key).set({ plant_id: null }).returning(DEVICE_COLUMNS).executeTakeFirst()
       if (!updated) throw new NotFoundError('device', key)
       return updated
     },
@@ -269,14 +285,19 @@ export function createDevicesRepository(db: Kysely<Database>, options: DevicesRe
 
     async verifyCredentials(username, password) {
       if (typeof username !== 'string' || typeof password !== 'string') return null
-      const device = idSchema.safeParse(username).success ? await byColumn('mqtt_username', username) : undefined
-      const usable = device !== undefined && device.status !== DECOMMISSIONED
+      // The one read of the hash: it is compared here and never returned.
+      const row = idSchema.safeParse(username).success
+        ? await db.selectFrom('devices').selectAll().where('mqtt_username', '=', username).executeTakeFirst()
+        : undefined
+      const usable = row !== undefined && row.status !== DECOMMISSIONED
       const matches = await verifyDevicePassword(
         password,
-        usable ? device.mqtt_password_hash : undefined,
+        usable ? row.mqtt_password_hash : undefined,
         options.passwordIterations,
       )
-      return matches && usable ? device : null
+      if (!matches || !usable) return null
+      const { mqtt_password_hash: _secret, ...device } = row
+      return device
     },
 
     async rotateCredentials(id) {

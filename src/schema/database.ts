@@ -200,8 +200,25 @@ export type Plant = Selectable<PlantsTable>
 export type NewPlant = Insertable<PlantsTable>
 /** Changes to a `plants` row. @example `const u: PlantUpdate = { species: 'Nephrolepis' }` */
 export type PlantUpdate = Updateable<PlantsTable>
-/** A row of `devices` as read. @example `const d: Device = await repos.devices.get('dev_1')` */
-export type Device = Selectable<DevicesTable>
+/**
+ * A device as the repository returns it: every column of `devices` except
+ * `mqtt_password_hash`, so a device returned as JSON never carries a secret.
+ *
+ * @example
+ * ```ts
+ * const d: Device = await repos.devices.get('dev_1')
+ * ```
+ */
+export type Device = Omit<Selectable<DevicesTable>, 'mqtt_password_hash'>
+/**
+ * A whole row of `devices`, password hash included, as a query of your own on the table returns it.
+ *
+ * @example
+ * ```ts
+ * const row: DeviceRow = await db.selectFrom('devices').selectAll().where('id', '=', 'dev_1').executeTakeFirstOrThrow()
+ * ```
+ */
+export type DeviceRow = Selectable<DevicesTable>
 /** A row of `devices` to insert. @example `const d: NewDevice = { id: 'dev_1', mqtt_password_hash: hash }` */
 export type NewDevice = Insertable<DevicesTable>
 /** Changes to a `devices` row. @example `const u: DeviceUpdate = { status: 'offline' }` */

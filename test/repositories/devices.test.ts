@@ -36,6 +36,35 @@ describeEachBackend('devices repository', (backend) => {
       ...extra,
     })
 
+  async function storedHash(id: string): Promise<string> {
+    const { rows } = await sql<{
+      hash: string
+    }>`SELECT mqtt_password_hash AS hash FROM devices WHERE id = ${id}`.execute(m.t.db)
+    return rows[0]!.hash
+  }
+
+  it('never returns the password hash from a read: provision, get, find, by MAC, by username, list, changes, verify', async () => {
+    const plant = await m.repos.plants.create({ name: 'Secretless fern' })
+    const { device, credentials } = await provision()
+    const reads = [
+      device,
+      await m.repos.devices.get(device.id),
+      await m.repos.devices.find(device.id),
+      await m.repos.devices.getByMac(device.mac_address!),
+      await m.repos.devices.getByUsername(credentials.username),
+      ...(await m.repos.devices.list({ limit: 500 })).items,
+      await m.repos.devices.assignPlant(device.id, plant.id),
+      await m.repos.devices.unassignPlant(device.id),
+      await m.repos.devices.setStatus(device.id, 'online'),
+      await m.repos.devices.verifyCredentials(credentials.username, credentials.password),
+    ]
+    for (const read of reads) {
+      expect(read).not.toHaveProperty('mqtt_password_hash')
+      expect(JSON.stringify(read)).not.toContain(await storedHash(device.id))
+    }
+    expect(reads.length).toBeGreaterThanOrEqual(10)
+  })
+
   it('provisions a device with credentials, storing only a Mosquitto-format hash', async () => {
     const mac = randomMac().toUpperCase().replaceAll(':', '-')
     const { device, credentials } = await m.repos.devices.provision({
@@ -47,9 +76,6 @@ describeEachBackend('devices repository', (backend) => {
       id: expect.stringMatching(/^dev_[a-z2-7]{16}$/),
       mac_address: mac.toLowerCase().replaceAll('-', ':'),
       mqtt_username: device.id,
-      mqtt_password_hash: expect.stringMatching(
-        new RegExp(`^\\$7\\$${TEST_PASSWORD_ITERATIONS}\\$[A-Za-z0-9+/]{16}\\$[A-Za-z0-9+/]{86}==$`),
-      ),
       plant_id: null,
       status: 'provisioning',
       firmware_version: '2.1',
@@ -58,7 +84,9 @@ describeEachBackend('devices repository', (backend) => {
       created_at: expect.any(Date),
     })
     expect(credentials).toEqual({ username: device.id, password: expect.stringMatching(/^[A-Za-z0-9_-]{32}$/) })
-    expect(device.mqtt_password_hash).not.toContain(credentials.password)
+    const hash = await storedHash(device.id)
+    expect(hash).toMatch(new RegExp(`^\\$7\\$${TEST_PASSWORD_ITERATIONS}\\$[A-Za-z0-9+/]{16}\\$[A-Za-z0-9+/]{86}==$`))
+    expect(hash).not.toContain(credentials.password)
     expect(await m.repos.devices.verifyCredentials(credentials.username, credentials.password)).toEqual(device)
     expect(await m.repos.devices.verifyCredentials(credentials.username, `${credentials.password}x`)).toBeNull()
     expect(await m.repos.devices.verifyCredentials('dev_nobody', credentials.password)).toBeNull()
@@ -67,7 +95,7 @@ describeEachBackend('devices repository', (backend) => {
   it('hashes with 210 000 PBKDF2-SHA512 iterations by default', async () => {
     const { devices } = createRepositories(m.t.db)
     const { device, credentials } = await devices.provision({ macAddress: randomMac(), sensorTypes: [] })
-    expect(device.mqtt_password_hash).toMatch(/^\$7\$210000\$/)
+    expect(await storedHash(device.id)).toMatch(/^\$7\$210000\$/)
     expect(await devices.verifyCredentials(credentials.username, credentials.password)).toEqual(device)
   })
 
@@ -207,7 +235,7 @@ describeEachBackend('devices repository', (backend) => {
     const retired = await provision()
     await m.repos.devices.setStatus(retired.device.id, 'decommissioned')
     const lines = (await m.repos.devices.mosquittoPasswordFile()).split('\n')
-    expect(lines).toContain(`${device.id}:${device.mqtt_password_hash}`)
+    expect(lines).toContain(`${device.id}:${await storedHash(device.id)}`)
     expect(lines.some((line) => line.startsWith(`${retired.device.id}:`))).toBe(false)
     expect(lines.at(-1)).toBe('')
   })
