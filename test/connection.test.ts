@@ -7,6 +7,7 @@ import pg from 'pg'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ConfigurationError, createDatabase, migrateToLatest, ValidationError, type PGliteLike } from '../src/index.js'
 import { createServerDatabase, describeEachBackend, describeServer, type TestDatabase } from './support/backends.js'
+import { recordingLogger } from './support/recording-logger.js'
 
 describe('createDatabase', () => {
   it('refuses two connection sources at once, naming both', () => {
@@ -32,6 +33,36 @@ describe('createDatabase', () => {
       createDatabase({ connectionString: 'postgres://x@localhost/db', logger: console.log as never }),
     ).toThrow(
       'invalid createDatabase options: logger: must be a logger with debug, info, warn and error methods, or false for silence',
+    )
+  })
+
+  it('refuses to fall back to a throwaway database in production, naming DATABASE_URL', () => {
+    const production = { NODE_ENV: 'production', DATABSE_URL: 'postgres://misspelt@db/plants' }
+    expect(() => createDatabase({ env: production })).toThrow(ConfigurationError)
+    expect(() => createDatabase({ env: production })).toThrow(/DATABASE_URL is not set/)
+    expect(() => createDatabase({ env: production })).toThrow(/pass \{ embedded: true \}/)
+  })
+
+  it('says so in one line when it falls back to an in-memory database, and not when asked for one', async () => {
+    const logger = recordingLogger()
+    const fallback = createDatabase({ env: {}, logger })
+    expect(logger.entries.map((e) => `${e.level} ${e.message}`)).toEqual([
+      'info no DATABASE_URL or connection given: using an in-memory embedded PGlite, whose data is lost at exit',
+    ])
+    expect((await sql<{ n: number }>`SELECT 1 AS n`.execute(fallback)).rows).toEqual([{ n: 1 }])
+    await fallback.destroy()
+
+    const quiet = recordingLogger()
+    const asked = createDatabase({
+      embedded: true,
+      env: { NODE_ENV: 'production', DATABASE_URL: 'postgres://x@nowhere/db' },
+      logger: quiet,
+    })
+    expect((await sql<{ n: number }>`SELECT 2 AS n`.execute(asked)).rows).toEqual([{ n: 2 }])
+    expect(quiet.entries).toEqual([])
+    await asked.destroy()
+    expect(() => createDatabase({ embedded: true, connectionString: 'postgres://x@localhost/db' })).toThrow(
+      new ConfigurationError('createDatabase takes one connection source, but got connectionString and embedded.'),
     )
   })
 

@@ -7,7 +7,7 @@ import { ALL_MIGRATIONS } from './support/specification.js'
 
 const MIGRATE_SCRIPT = `
 import { createDatabase, migrateToLatest } from 'plantops-db'
-const db = createDatabase()
+const db = createDatabase({ embedded: true })
 try {
   const report = await migrateToLatest(db, { logger: false })
   console.log(JSON.stringify(report))

@@ -13,7 +13,7 @@ const run = promisify(execFile)
 /** A host service using the installed package: migrate, provision, ingest, read back. */
 const HOST_SCRIPT = `
 import { createDatabase, createRepositories, createTelemetryWriter, migrateToLatest } from 'plantops-db'
-const db = createDatabase()
+const db = createDatabase({ embedded: true })
 const report = await migrateToLatest(db, { logger: false })
 const repos = createRepositories(db, { passwordIterations: 1000 })
 const plant = await repos.plants.create({ name: 'Packaged fern' })
@@ -42,7 +42,7 @@ const TYPESCRIPT_COMMONJS_SOURCE = `
 import { createDatabase, migrateToLatest, type MigrationReport } from 'plantops-db'
 import { createMqttIngestor, type MqttIngestorOptions } from 'plantops-db/mqtt'
 async function main(): Promise<void> {
-  const db = createDatabase()
+  const db = createDatabase({ embedded: true })
   const report: MigrationReport = await migrateToLatest(db, { logger: false })
   const options: Partial<MqttIngestorOptions> = { topicPrefix: 'plants' }
   console.log(JSON.stringify({ applied: report.applied.length, mqtt: typeof createMqttIngestor, prefix: options.topicPrefix }))

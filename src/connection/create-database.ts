@@ -11,8 +11,10 @@ import { registerRawAccess, type RawAccess } from './raw-access.js'
 
 /**
  * How `createDatabase` connects. Give at most one of `connectionString`,
- * `pool`, `pglite` and `dataDir`; with none of them, `DATABASE_URL` is used
- * when set, and an in-memory embedded PGlite otherwise.
+ * `pool`, `pglite`, `dataDir` and `embedded`; with none of them,
+ * `DATABASE_URL` is used when set, and otherwise an in-memory embedded PGlite
+ * with one log line saying so (a `ConfigurationError` when `NODE_ENV` is
+ * `production`).
  *
  * @example
  * ```ts
@@ -30,6 +32,11 @@ export interface CreateDatabaseOptions {
   readonly pglite?: PGliteLike
   /** Start an embedded PGlite stored in this directory (created if missing). */
   readonly dataDir?: string
+  /**
+   * Start an embedded PGlite in memory, on purpose: never consults
+   * `DATABASE_URL`, logs nothing, and works with `NODE_ENV=production`.
+   */
+  readonly embedded?: true
   /** Environment to read `DATABASE_URL` from. Default: `process.env`. */
   readonly env?: Readonly<Record<string, string | undefined>>
   /** `application_name` shown in `pg_stat_activity`. Default `'plantops-db'`. */
@@ -59,6 +66,7 @@ const optionsSchema = z.strictObject({
   pool: z.custom<PostgresPool>(objectWith('connect'), { message: 'must be a pg Pool' }).optional(),
   pglite: z.custom<PGliteLike>(objectWith('query'), { message: 'must be a PGlite instance' }).optional(),
   dataDir: z.string().min(1).optional(),
+  embedded: z.literal(true).optional(),
   env: z.record(z.string(), z.string().optional()).optional(),
   applicationName: z.string().max(63).optional(),
   min: z.number().int().min(0).max(10_000).optional(),
@@ -76,8 +84,27 @@ const optionsSchema = z.strictObject({
     .optional(),
 })
 
+/**
+ * With nothing configured, a throwaway in-memory database: refused in
+ * production, where a misspelt variable would lose every row at exit, and said
+ * out loud elsewhere.
+ */
+function fallBackToMemory(env: Readonly<Record<string, string | undefined>>, logger: Logger): void {
+  if (env.NODE_ENV === 'production') {
+    throw new ConfigurationError(
+      'createDatabase found no database: DATABASE_URL is not set and no connectionString, pool, pglite or dataDir ' +
+        'was given. NODE_ENV is production, so it will not fall back to an in-memory database that loses everything ' +
+        'at exit. Set DATABASE_URL, or pass { embedded: true } to use one on purpose.',
+    )
+  }
+  logger.info(
+    { database: 'embedded PGlite, in memory' },
+    'no DATABASE_URL or connection given: using an in-memory embedded PGlite, whose data is lost at exit',
+  )
+}
+
 function chosenSources(options: CreateDatabaseOptions): string[] {
-  const sources = ['connectionString', 'pool', 'pglite', 'dataDir'] as const
+  const sources = ['connectionString', 'pool', 'pglite', 'dataDir', 'embedded'] as const
   return sources.filter((key) => options[key] !== undefined)
 }
 
@@ -90,8 +117,8 @@ function resolvePool(options: CreateDatabaseOptions): ResolvedPool {
   }
   if (options.pool) return { pool: borrowedPool(options.pool), access: { kind: 'pg', pool: options.pool } }
   if (options.pglite) return { pool: pgliteAsPool(options.pglite, false), access: { kind: 'pglite' } }
-  const connectionString =
-    options.connectionString ?? (options.dataDir === undefined ? (options.env ?? process.env).DATABASE_URL : undefined)
+  const env = options.env ?? process.env
+  const connectionString = options.connectionString ?? (chosen.length === 0 ? env.DATABASE_URL : undefined)
   if (connectionString) {
     const pool = createOwnedPgPool({
       connectionString,
@@ -104,6 +131,7 @@ function resolvePool(options: CreateDatabaseOptions): ResolvedPool {
     })
     return { pool, access: { kind: 'pg', pool } }
   }
+  if (chosen.length === 0) fallBackToMemory(env, resolveLogger(options.logger))
   // Kysely calls this on first use, so an app that never queries never loads PGlite.
   return {
     pool: async () => pgliteAsPool(await startEmbeddedPglite(options.dataDir), true),
@@ -119,8 +147,11 @@ function resolvePool(options: CreateDatabaseOptions): ResolvedPool {
  *   type parsers (`BIGINT` as a number when it fits); `pg.types` is not changed.
  * - `{ pool }`: the host's pg Pool, never ended by plantops-db.
  * - `{ pglite }`: the host's PGlite instance, never closed by plantops-db.
- * - nothing (or `{ dataDir }`): an embedded PGlite from the optional peer
- *   `@electric-sql/pglite`, in memory (or stored in `dataDir`).
+ * - `{ embedded: true }` or `{ dataDir }`: an embedded PGlite from the optional
+ *   peer `@electric-sql/pglite`, in memory (or stored in `dataDir`).
+ * - nothing: `DATABASE_URL`; without it an in-memory PGlite and one log line,
+ *   or, when `NODE_ENV` is `production`, a `ConfigurationError` naming
+ *   `DATABASE_URL`, so a misspelt variable cannot lose data silently.
  *
  * `db.destroy()` releases only what this function created.
  *

@@ -27,7 +27,7 @@ const brokerUrl = process.env.MQTT_URL ?? own!.url
 
 /** A fresh database on the server named by DATABASE_URL, dropped at the end; embedded PGlite without it. */
 async function openDatabase() {
-  if (!serverUrl) return { db: createDatabase(), dispose: async () => {} }
+  if (!serverUrl) return { db: createDatabase({ embedded: true }), dispose: async () => {} }
   const server = await createServerDatabase()
   return { db: createDatabase({ connectionString: server.url }), dispose: () => server.drop() }
 }

@@ -133,7 +133,7 @@ describeEachBackend('telemetry writer: close and statuses', (backend) => {
 
   it('keeps a status through an unmigrated database until the tables exist; writeStatus never throws', async () => {
     if (backend.name !== 'pglite') return
-    const db = createDatabase({ env: {} })
+    const db = createDatabase({ embedded: true })
     try {
       const writer = createTelemetryWriter(db, { logger: false, initialRetryDelayMs: 10, maxRetryDelayMs: 50 })
       const receipt = await writer.writeStatus('dev_later', 'offline', { source: 'unmigrated' })

@@ -22,12 +22,12 @@ export interface Backend {
 
 const inCi = process.env.CI === 'true'
 
-/** An embedded database, exactly as `createDatabase()` makes it with no configuration. */
+/** An embedded database, as `createDatabase({ embedded: true })` makes it: in memory, with its defaults. */
 const pglite: Backend = {
   name: 'pglite',
   enabled: true,
   async open() {
-    const db = createDatabase({ env: {} })
+    const db = createDatabase({ embedded: true })
     return { db, url: undefined, close: () => db.destroy() }
   },
 }

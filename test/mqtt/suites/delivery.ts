@@ -235,7 +235,7 @@ function deliverySuite(kind: BrokerKind, backend: Backend): void {
 
   if (backend.name === 'pglite') {
     it('a status on an unmigrated database never crashes the host: retried, then dead-lettered once the tables exist (QoS 0, 1, at-most-once)', async () => {
-      const db = createDatabase({ env: {} })
+      const db = createDatabase({ embedded: true })
       const topicPrefix = prefix()
       try {
         const writer = new TelemetryWriter(db, { logger: false, initialRetryDelayMs: 10, maxRetryDelayMs: 50 })
