@@ -1,5 +1,5 @@
-// The registry this project's machines reach lacks most of rollup's per-platform
-// binaries (404), so `npm install` leaves them out of package-lock.json and
+// The registry this project's machines reach lacks most of rollup's and Biome's
+// per-platform binaries (404), so `npm install` leaves them out of package-lock.json and
 // `npm ci` then calls the lock incomplete. This adds a lock entry for each
 // missing optional platform package, with the os/cpu/libc that npm uses to skip
 // it; npm never fetches one on a platform it does not fit.
@@ -31,27 +31,42 @@ const CPU = {
   s390x: 's390x',
 }
 
-function platformOf(name) {
-  const match = /^@rollup\/rollup-([a-z0-9]+)-([a-z0-9]+(?:-eabi)?)(?:-(gnu|musl|gnueabihf|musleabihf|msvc))?$/.exec(
-    name,
-  )
+/** Packages whose optional dependencies are one binary per platform, and how each names its platform. */
+const FAMILIES = [
+  {
+    parent: 'rollup',
+    pattern: /^@rollup\/rollup-([a-z0-9]+)-([a-z0-9]+(?:-eabi)?)(?:-(gnu|musl|gnueabihf|musleabihf|msvc))?$/,
+    license: 'MIT',
+  },
+  {
+    parent: '@biomejs/biome',
+    pattern: /^@biomejs\/cli-([a-z0-9]+)-([a-z0-9]+)(?:-(musl))?$/,
+    license: 'MIT OR Apache-2.0',
+  },
+]
+
+function platformOf(name, family) {
+  const match = family.pattern.exec(name)
   if (!match || !OS[match[1]] || !CPU[match[2]]) return undefined
   const [, os, cpu, abi] = match
   const entry = { os: [OS[os]], cpu: [CPU[cpu]] }
-  if (os === 'linux' && abi) entry.libc = [abi.startsWith('musl') ? 'musl' : 'glibc']
+  // Biome names only its musl builds; its other Linux builds are glibc.
+  if (os === 'linux' && (abi || family.parent === '@biomejs/biome'))
+    entry.libc = [abi?.startsWith('musl') ? 'musl' : 'glibc']
   return entry
 }
 
 let added = 0
 for (const [path, info] of Object.entries(packages)) {
-  if (!path.endsWith('node_modules/rollup')) continue
-  const base = path.slice(0, -'rollup'.length)
+  const family = FAMILIES.find((f) => path.endsWith(`node_modules/${f.parent}`))
+  if (!family) continue
+  const base = path.slice(0, -family.parent.length)
   for (const [name, version] of Object.entries(info.optionalDependencies ?? {})) {
     const key = `${base}${name}`
     if (packages[key]) continue
-    const platform = platformOf(name)
+    const platform = platformOf(name, family)
     if (!platform) throw new Error(`cannot tell the platform of ${name}; add its lock entry by hand`)
-    packages[key] = { version, dev: true, optional: true, license: 'MIT', ...platform }
+    packages[key] = { version, dev: true, optional: true, license: family.license, ...platform }
     added += 1
   }
 }
