@@ -7,7 +7,7 @@ import { ALL_MIGRATIONS } from './support/specification.js'
 
 const MIGRATE_SCRIPT = `
 import { createDatabase, migrateToLatest } from 'plantops-db'
-const db = createDatabase({ embedded: true })
+const db = createDatabase({ logger: false }) // DATABASE_URL when set, else the embedded database
 try {
   const report = await migrateToLatest(db, { logger: false })
   console.log(JSON.stringify(report))
