@@ -53,16 +53,16 @@ describeEachBackend('telemetry writer: close and statuses', (backend) => {
     await writer.write({ deviceId: device.id, time: BASE, humidity: 1 })
     await writer.write({ deviceId: 'dev_nobody', time: BASE, humidity: 1 })
     await writer.close()
-    expect(seen).toEqual([
-      expect.objectContaining({ rows: 3, written: 1, duplicates: 1, rejected: 1, alerts: 0, attempt: 1 }),
+    // Two lanes on PostgreSQL: the unknown device's packet may be a batch of its own.
+    const total = (key: 'rows' | 'written' | 'duplicates' | 'rejected' | 'alerts') =>
+      seen.reduce((sum, info) => sum + info[key], 0)
+    expect([total('rows'), total('written'), total('duplicates'), total('rejected'), total('alerts')]).toEqual([
+      3, 1, 1, 1, 0,
     ])
-    expect(writer.stats()).toMatchObject({
-      batches: 1,
-      written: 1,
-      duplicates: 1,
-      lastBatchMs: seen[0]!.durationMs,
-      lastFlushMs: seen[0]!.durationMs,
-    })
+    expect(seen.map((info) => info.attempt)).toEqual(seen.map(() => 1))
+    const last = seen.at(-1)!.durationMs
+    expect(writer.stats()).toMatchObject({ batches: seen.length, written: 1, duplicates: 1, lastBatchMs: last })
+    expect(writer.stats().lastFlushMs).toBe(last)
 
     const old: BatchInfo[] = []
     const legacy = createTelemetryWriter(m.t.db, { logger: false, onFlush: (info) => old.push(info) })
