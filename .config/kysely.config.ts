@@ -1,6 +1,6 @@
 /**
  * kysely-ctl configuration: `npx kysely migrate:latest` / `migrate:rollback`
- * run plantops-db's own migrations, recorded in the same `schema_migrations`
+ * run plantops-db's own migrations, recorded in the same `plantops_migrations`
  * table as `migrateToLatest`, against the database in DATABASE_URL.
  */
 import { defineConfig } from 'kysely-ctl'

@@ -1,18 +1,87 @@
 import { sql, type Kysely } from 'kysely'
 import type { Migration } from '../src/schema/migration.js'
+import { createTelemetryRejects } from './008_create_telemetry_rejects.js'
+import type { MigrationContext } from './context.js'
+
+const METRICS_AT_007 = sql`soil_moisture, temperature, humidity, light_level`
+
+/** Deletes extra copies identical in every column, keeping one; returns how many went. */
+async function collapseIdenticalCopies(db: Kysely<any>): Promise<number> {
+  const { rows } = await sql`
+    DELETE FROM telemetry t USING (
+      SELECT tableoid AS toid, ctid AS tid,
+        row_number() OVER (PARTITION BY device_id, time, plant_id, ${METRICS_AT_007} ORDER BY ctid) AS copy
+      FROM telemetry
+      WHERE (device_id, time) IN (SELECT device_id, time FROM telemetry GROUP BY 1, 2 HAVING count(*) > 1)
+    ) extra
+    WHERE t.tableoid = extra.toid AND t.ctid = extra.tid AND extra.copy > 1
+    RETURNING 1`.execute(db)
+  return rows.length
+}
+
+/**
+ * Keeps, for each `(device_id, time)` still held more than once, the copy
+ * with the most metrics, and moves the others to `telemetry_rejects` with
+ * their values, as the reading packets the writer would have taken.
+ */
+async function rejectDifferingCopies(db: Kysely<any>): Promise<number> {
+  const { rows } = await sql<{ n: number }>`
+    SELECT count(*)::int AS n FROM (
+      SELECT 1 FROM telemetry WHERE device_id IS NOT NULL GROUP BY device_id, time HAVING count(*) > 1) d`.execute(db)
+  if ((rows[0]?.n ?? 0) === 0) return 0
+  await createTelemetryRejects.up(db)
+  // Rows counted from RETURNING: TimescaleDB's DML can report 0 affected rows for a CTE's INSERT.
+  const { rows: moved } = await sql`
+    WITH extra AS (
+      SELECT toid, tid FROM (
+        SELECT tableoid AS toid, ctid AS tid, row_number() OVER (
+          PARTITION BY device_id, time ORDER BY num_nonnulls(${METRICS_AT_007}) DESC, ctid) AS copy
+        FROM telemetry WHERE device_id IS NOT NULL
+      ) ranked WHERE copy > 1
+    ), moved AS (
+      DELETE FROM telemetry t USING extra WHERE t.tableoid = extra.toid AND t.ctid = extra.tid
+      RETURNING t.*
+    )
+    INSERT INTO telemetry_rejects (device_id, source, payload, reason, detail)
+    SELECT device_id, 'migration 007_unique_telemetry_reading',
+      convert_to(json_strip_nulls(json_build_object(
+        'deviceId', device_id, 'time', to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'soil_moisture', soil_moisture, 'temperature', temperature, 'humidity', humidity, 'light_level', light_level
+      ))::text, 'UTF8'),
+      'duplicate_reading',
+      'another reading of this device at this instant with different values was kept in telemetry'
+    FROM moved
+    RETURNING id`.execute(db)
+  return moved.length
+}
 
 /**
  * One reading per device per instant, so a packet delivered twice can never
  * make a second row. On a hypertable a unique index must contain the
- * partitioning column, which this one does. Fails, naming the duplicated key,
- * if the table already holds duplicates.
+ * partitioning column, which this one does. A database written before this
+ * index (the earlier service did not deduplicate) may hold duplicates: extra
+ * identical copies are deleted, and copies that differ are moved to
+ * `telemetry_rejects`, never deleted; the run's report counts both.
  */
-export const uniqueTelemetryReading: Migration = {
-  async up(db: Kysely<unknown>) {
-    await sql`CREATE UNIQUE INDEX IF NOT EXISTS idx_telemetry_device_time_unique
-      ON telemetry (device_id, time)`.execute(db)
-  },
-  async down(db: Kysely<unknown>) {
-    await sql`DROP INDEX IF EXISTS idx_telemetry_device_time_unique`.execute(db)
-  },
+export function uniqueTelemetryReading(context: MigrationContext): Migration {
+  return {
+    async up(db: Kysely<any>) {
+      const collapsed = await collapseIdenticalCopies(db)
+      const rejected = await rejectDifferingCopies(db)
+      if (collapsed + rejected > 0) {
+        context.logger.warn(
+          { table: 'telemetry', collapsed, rejected },
+          `telemetry held duplicate (device_id, time) readings: deleted ${collapsed} identical extra ` +
+            `cop${collapsed === 1 ? 'y' : 'ies'}, moved ${rejected} differing one(s) to telemetry_rejects ` +
+            "(reason 'duplicate_reading')",
+        )
+        context.onDuplicateReadings?.({ collapsed, rejected })
+      }
+      await sql`CREATE UNIQUE INDEX IF NOT EXISTS idx_telemetry_device_time_unique
+        ON telemetry (device_id, time)`.execute(db)
+    },
+    async down(db: Kysely<unknown>) {
+      await sql`DROP INDEX IF EXISTS idx_telemetry_device_time_unique`.execute(db)
+    },
+  }
 }

@@ -24,7 +24,7 @@ export function buildMigrations(context: MigrationContext): Record<string, Migra
     '004_create_alerts': createAlerts,
     '005_create_settings': createSettings,
     '006_create_care_plans': createCarePlans,
-    '007_unique_telemetry_reading': uniqueTelemetryReading,
+    '007_unique_telemetry_reading': uniqueTelemetryReading(context),
     '008_create_telemetry_rejects': createTelemetryRejects,
     '009_track_device_context': trackDeviceContext,
   }

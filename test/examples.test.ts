@@ -51,7 +51,7 @@ describe('examples', () => {
       const result = await runNode(args, { cwd: repoRoot, env: { ...embedded, PLANTOPS_DATA_DIR: dir } })
       expect(result.code, result.stderr).toBe(0)
       const db = createDatabase({ dataDir: dir })
-      const { rows } = await sql<{ name: string }>`SELECT name FROM schema_migrations ORDER BY name`.execute(db)
+      const { rows } = await sql<{ name: string }>`SELECT name FROM plantops_migrations ORDER BY name`.execute(db)
       expect(rows.map((r) => r.name)).toEqual([...ALL_MIGRATIONS, 'host/001_create_watering_log'])
       const table = await sql<{ t: string | null }>`SELECT to_regclass('watering_log')::text AS t`.execute(db)
       expect(table.rows).toEqual([{ t: 'watering_log' }])

@@ -17,7 +17,7 @@ import { ALL_MIGRATIONS, specification } from './support/specification.js'
 const TABLES = Object.keys(specification).sort()
 
 async function recorded(t: TestDatabase): Promise<string[]> {
-  const { rows } = await sql<{ name: string }>`SELECT name FROM schema_migrations ORDER BY name`.execute(t.db)
+  const { rows } = await sql<{ name: string }>`SELECT name FROM plantops_migrations ORDER BY name`.execute(t.db)
   return rows.map((r) => r.name)
 }
 
@@ -38,7 +38,7 @@ describeEachBackend('migrateToLatest', (backend) => {
     expect(report.alreadyApplied).toEqual([])
     expect(report.unknown).toEqual([])
     expect(await recorded(t)).toEqual(ALL_MIGRATIONS)
-    expect(await tablesIn(t.db)).toEqual([...TABLES, 'schema_migrations', 'schema_migrations_lock'].sort())
+    expect(await tablesIn(t.db)).toEqual([...TABLES, 'plantops_migrations', 'plantops_migrations_lock'].sort())
     for (const table of TABLES) {
       expect({ table, ...(await describeTable(t.db, table)) }).toEqual({ table, ...specification[table] })
     }
@@ -116,7 +116,7 @@ describeEachBackend('migrateToLatest', (backend) => {
 
   it('warns about migrations of a newer release, names them, and carries on', async () => {
     await migrateToLatest(t.db, { logger: false })
-    await sql`INSERT INTO schema_migrations (name, timestamp) VALUES ('999_from_the_future', '2030-01-01T00:00:00Z')`.execute(
+    await sql`INSERT INTO plantops_migrations (name, timestamp) VALUES ('999_from_the_future', '2030-01-01T00:00:00Z')`.execute(
       t.db,
     )
     const logger = recordingLogger()
@@ -132,7 +132,7 @@ describeEachBackend('migrateToLatest', (backend) => {
 
   it('refuses migrations of a newer release when told to, with a typed error naming them', async () => {
     await migrateToLatest(t.db, { logger: false })
-    await sql`INSERT INTO schema_migrations (name, timestamp) VALUES ('999_from_the_future', '2030-01-01T00:00:00Z')`.execute(
+    await sql`INSERT INTO plantops_migrations (name, timestamp) VALUES ('999_from_the_future', '2030-01-01T00:00:00Z')`.execute(
       t.db,
     )
     const error = await migrateToLatest(t.db, { logger: false, unknownMigrations: 'error' }).catch((e: unknown) => e)
@@ -150,7 +150,7 @@ describeEachBackend('migrateToLatest', (backend) => {
 
     const none = await migrateTo(t.db, 'none', { logger: false })
     expect(none.applied).toEqual([...ALL_MIGRATIONS.slice(0, 8)].reverse())
-    expect(await tablesIn(t.db)).toEqual(['schema_migrations', 'schema_migrations_lock'])
+    expect(await tablesIn(t.db)).toEqual(['plantops_migrations', 'plantops_migrations_lock'])
 
     const to3 = await migrateTo(t.db, '003_create_telemetry', { logger: false })
     expect(to3.applied).toEqual(ALL_MIGRATIONS.slice(0, 3))
@@ -232,8 +232,8 @@ describeEachBackend('migrateToLatest', (backend) => {
       const error = await migrateToLatest(t.db, { logger: false, timescaledb: 'require' }).catch((e: unknown) => e)
       expect(error).toBeInstanceOf(TimescaleUnavailableError)
       expect((error as Error).message).toContain('the timescaledb extension is not available on this server')
-      expect(await tablesIn(t.db)).toEqual(['schema_migrations', 'schema_migrations_lock'])
-      const { rows } = await sql<{ n: number }>`SELECT count(*) AS n FROM schema_migrations`.execute(t.db)
+      expect(await tablesIn(t.db)).toEqual(['plantops_migrations', 'plantops_migrations_lock'])
+      const { rows } = await sql<{ n: number }>`SELECT count(*) AS n FROM plantops_migrations`.execute(t.db)
       expect(Number(rows[0]!.n)).toBe(0)
     })
   }

@@ -50,7 +50,7 @@ describeServer('migrations on a real server', () => {
     }
     const db = createDatabase({ connectionString: server.url })
     const { rows } = await sql<{ name: string; n: number }>`
-      SELECT name, count(*) AS n FROM schema_migrations GROUP BY name ORDER BY name`.execute(db)
+      SELECT name, count(*) AS n FROM plantops_migrations GROUP BY name ORDER BY name`.execute(db)
     expect(rows).toEqual(ALL_MIGRATIONS.map((name) => ({ name, n: 1 })))
     await db.destroy()
   })
@@ -63,7 +63,7 @@ describeServer('migrations on a real server', () => {
     expect(up.code, up.stdout + up.stderr).toBe(0)
 
     const db = createDatabase({ connectionString: server.url })
-    const recorded = await sql<{ name: string }>`SELECT name FROM schema_migrations ORDER BY name`.execute(db)
+    const recorded = await sql<{ name: string }>`SELECT name FROM plantops_migrations ORDER BY name`.execute(db)
     expect(recorded.rows.map((r) => r.name)).toEqual(ALL_MIGRATIONS)
     for (const table of Object.keys(specification)) {
       expect({ table, ...(await describeTable(db, table)) }).toEqual({ table, ...specification[table] })
@@ -76,7 +76,7 @@ describeServer('migrations on a real server', () => {
     expect(await tablesIn(db)).not.toContain('plantops_context_epoch')
     const rollback = await run(['migrate:rollback', '--all'])
     expect(rollback.code, rollback.stdout + rollback.stderr).toBe(0)
-    expect(await tablesIn(db)).toEqual(['schema_migrations', 'schema_migrations_lock'])
+    expect(await tablesIn(db)).toEqual(['plantops_migrations', 'plantops_migrations_lock'])
     await db.destroy()
   })
 })

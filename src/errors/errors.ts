@@ -76,11 +76,12 @@ export class UnknownMigrationsError extends PlantopsError {
   /** The recorded migration names this version does not ship. */
   readonly unknown: readonly string[]
 
-  constructor(unknown: readonly string[]) {
+  constructor(unknown: readonly string[], whose?: string) {
     super(
       'UNKNOWN_MIGRATIONS',
-      `The database records migrations this version of plantops-db does not know: ${unknown.join(', ')}. ` +
-        'A newer release has migrated it; upgrade plantops-db, or pass { unknownMigrations: "warn" } to run anyway.',
+      `${whose ?? `The database records migrations this version of plantops-db does not know: ${unknown.join(', ')}`}. ` +
+        "Upgrade plantops-db for a newer release's, move another migrator's to a table of its own, " +
+        'or pass { unknownMigrations: "warn" } to run anyway.',
     )
     this.unknown = Object.freeze([...unknown])
   }

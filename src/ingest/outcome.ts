@@ -24,6 +24,7 @@ export type RejectReason =
   | 'unknown_device'
   | 'decommissioned_device'
   | 'database_refused'
+  | 'duplicate_reading'
   | (string & {})
 
 /**

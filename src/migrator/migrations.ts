@@ -1,6 +1,7 @@
 import type { Migration } from '../schema/migration.js'
 import type { MigrationProvider } from './kysely-migration.js'
 import { buildMigrations } from '../../migrations/index.js'
+import type { DuplicateReadings } from '../schema/migration.js'
 import { MigrationError } from '../errors/errors.js'
 import type { Logger } from '../util/logger.js'
 import { resolveMigratorOptions, type ResolvedMigratorOptions } from './options.js'
@@ -54,8 +55,16 @@ function placeholderFor(name: string): Migration {
 }
 
 /** The provider the migrator runs: this release's migrations plus placeholders. */
-export function migrationProvider(options: ResolvedMigratorOptions, unknown: readonly string[]): MigrationProvider {
-  const known = buildMigrations({ timescaledb: options.timescaledb, logger: options.logger })
+export function migrationProvider(
+  options: ResolvedMigratorOptions,
+  unknown: readonly string[],
+  onDuplicateReadings?: (duplicates: DuplicateReadings) => void,
+): MigrationProvider {
+  const known = buildMigrations({
+    timescaledb: options.timescaledb,
+    logger: options.logger,
+    ...(onDuplicateReadings && { onDuplicateReadings }),
+  })
   const all: Record<string, Migration> = {}
   for (const [name, migration] of Object.entries(known)) all[name] = logged(name, migration, options.logger)
   for (const name of unknown) all[name] = placeholderFor(name)

@@ -2,14 +2,11 @@ import { sql, type Kysely } from 'kysely'
 import { isHypertable, timescaleExtensionState, type TimescaleExtensionState } from '../schema/timescaledb.js'
 import { MigrationError, TimescaleUnavailableError, UnknownMigrationsError } from '../errors/errors.js'
 import { migrationApi, type MigrationResultSet, type MigratorLike } from './kysely-migration.js'
+import type { DuplicateReadings } from '../schema/migration.js'
+import { adoptOldService } from './adoption.js'
+import { findBookkeeping, type Bookkeeping } from './bookkeeping.js'
 import { knownMigrationNames, migrationProvider } from './migrations.js'
-import {
-  MIGRATION_LOCK_TABLE,
-  MIGRATION_TABLE,
-  resolveMigratorOptions,
-  type MigratorOptions,
-  type ResolvedMigratorOptions,
-} from './options.js'
+import { resolveMigratorOptions, type MigratorOptions, type ResolvedMigratorOptions } from './options.js'
 
 /**
  * What a migration run did.
@@ -28,34 +25,62 @@ export interface MigrationReport {
   readonly alreadyApplied: readonly string[]
   /** Migrations recorded in the database that this release does not ship. */
   readonly unknown: readonly string[]
+  /** The table this run recorded into (`plantops_migrations`, or 0.1.0's `schema_migrations`). */
+  readonly migrationTable: string
+  /**
+   * The earlier Python service's migrations this run found in its
+   * `schema_migrations` and recorded as applied (that table is left as it is).
+   */
+  readonly adopted: readonly string[]
+  /** Duplicate readings migration 007 resolved in this run, before making readings unique. */
+  readonly duplicateReadings: DuplicateReadings
   /** Whether `telemetry` is a hypertable, and the state of the extension. */
   readonly telemetry: { readonly hypertable: boolean; readonly timescaledb: TimescaleExtensionState }
 }
 
-/** Names recorded in `schema_migrations`; none when the table does not exist yet. */
-async function recordedMigrationNames(db: Kysely<any>): Promise<string[]> {
-  const { rows: found } = await sql<{ table: string | null }>`
-    SELECT to_regclass(${MIGRATION_TABLE})::text AS table`.execute(db)
+/** Names recorded in the migration table; none when it does not exist yet. */
+async function recordedMigrationNames(db: Kysely<any>, table: string): Promise<string[]> {
+  const { rows: found } = await sql<{ table: string | null }>`SELECT to_regclass(${table})::text AS table`.execute(db)
   if (!found[0]?.table) return []
-  const { rows } = await sql<{ name: string }>`SELECT name FROM ${sql.table(MIGRATION_TABLE)}`.execute(db)
+  const { rows } = await sql<{ name: string }>`SELECT name FROM ${sql.table(table)}`.execute(db)
   return rows.map((row) => row.name)
 }
 
-async function findUnknownMigrations(db: Kysely<any>): Promise<string[]> {
+async function findUnknownMigrations(db: Kysely<any>, table: string): Promise<string[]> {
   const known = new Set(knownMigrationNames())
-  return (await recordedMigrationNames(db)).filter((name) => !known.has(name)).sort()
+  return (await recordedMigrationNames(db, table)).filter((name) => !known.has(name)).sort()
 }
 
-/** Applies the `unknownMigrations` policy, naming what this release does not know. */
-async function checkUnknownMigrations(db: Kysely<any>, options: ResolvedMigratorOptions): Promise<string[]> {
-  const unknown = await findUnknownMigrations(db)
+/** plantops-db names its migrations `NNN_snake_case`; anything else was recorded by another migrator. */
+const looksLikeOurs = (name: string) => /^\d{3}_[a-z0-9_]+$/.test(name)
+
+function unknownMessage(table: string, newer: readonly string[], foreign: readonly string[]): string {
+  const parts: string[] = []
+  if (newer.length > 0) {
+    parts.push(`${newer.join(', ')}: applied by a newer release of plantops-db`)
+  }
+  if (foreign.length > 0) {
+    parts.push(
+      `${foreign.join(', ')}: not plantops-db migrations; another migrator records into "${table}". ` +
+        'Give the host\'s migrations a table of their own (see "Host migrations beside ours" in the README)',
+    )
+  }
+  return `"${table}" records migrations this release does not know (${parts.join('; ')})`
+}
+
+/** Applies the `unknownMigrations` policy, naming what this release does not know and whose it is. */
+async function checkUnknownMigrations(
+  db: Kysely<any>,
+  options: ResolvedMigratorOptions,
+  table: string,
+): Promise<string[]> {
+  const unknown = await findUnknownMigrations(db, table)
   if (unknown.length === 0) return unknown
-  if (options.unknownMigrations === 'error') throw new UnknownMigrationsError(unknown)
-  options.logger.warn(
-    { unknown },
-    `the database records migrations this release does not know (${unknown.join(', ')}); ` +
-      'a newer release of plantops-db has migrated it. Continuing with the migrations this release knows.',
-  )
+  const newer = unknown.filter(looksLikeOurs)
+  const foreign = unknown.filter((name) => !looksLikeOurs(name))
+  const message = unknownMessage(table, newer, foreign)
+  if (options.unknownMigrations === 'error') throw new UnknownMigrationsError(unknown, message)
+  options.logger.warn({ unknown }, `${message}. Continuing with the migrations this release knows.`)
   return unknown
 }
 
@@ -75,21 +100,26 @@ async function checkUnknownMigrations(db: Kysely<any>, options: ResolvedMigrator
  * })
  * ```
  */
-export function createMigrator(db: Kysely<any>, options: MigratorOptions = {}): Promise<MigratorLike> {
-  return migratorFor(db, resolveMigratorOptions(options), [])
+export async function createMigrator(db: Kysely<any>, options: MigratorOptions = {}): Promise<MigratorLike> {
+  const resolved = resolveMigratorOptions(options)
+  const bookkeeping = await findBookkeeping(db, resolved)
+  await adoptOldService(db, bookkeeping)
+  return migratorFor(db, resolved, bookkeeping, await findUnknownMigrations(db, bookkeeping.table))
 }
 
 async function migratorFor(
   db: Kysely<any>,
   options: ResolvedMigratorOptions,
+  bookkeeping: Bookkeeping,
   unknown: readonly string[],
+  onDuplicateReadings?: (duplicates: DuplicateReadings) => void,
 ): Promise<MigratorLike> {
   const { Migrator } = await migrationApi()
   return new Migrator({
     db,
-    provider: migrationProvider(options, unknown),
-    migrationTableName: MIGRATION_TABLE,
-    migrationLockTableName: MIGRATION_LOCK_TABLE,
+    provider: migrationProvider(options, unknown, onDuplicateReadings),
+    migrationTableName: bookkeeping.table,
+    migrationLockTableName: bookkeeping.lockTable,
     // Placeholders of a newer release may sort between ours; order is still by name.
     allowUnorderedMigrations: unknown.length > 0,
   })
@@ -117,19 +147,25 @@ function throwIfFailed(resultSet: MigrationResultSet): void {
   )
 }
 
-async function reportOf(
-  db: Kysely<any>,
-  resultSet: MigrationResultSet,
-  unknown: readonly string[],
-): Promise<MigrationReport> {
+interface RunFacts {
+  readonly bookkeeping: Bookkeeping
+  readonly unknown: readonly string[]
+  readonly adopted: readonly string[]
+  readonly duplicateReadings: DuplicateReadings
+}
+
+async function reportOf(db: Kysely<any>, resultSet: MigrationResultSet, facts: RunFacts): Promise<MigrationReport> {
   const applied = (resultSet.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName)
-  const recorded = new Set(await recordedMigrationNames(db))
+  const recorded = new Set(await recordedMigrationNames(db, facts.bookkeeping.table))
   const justApplied = new Set(applied)
   const alreadyApplied = knownMigrationNames().filter((name) => recorded.has(name) && !justApplied.has(name))
   return Object.freeze({
     applied: Object.freeze(applied),
     alreadyApplied: Object.freeze(alreadyApplied),
-    unknown: Object.freeze([...unknown]),
+    unknown: Object.freeze([...facts.unknown]),
+    migrationTable: facts.bookkeeping.table,
+    adopted: Object.freeze([...facts.adopted]),
+    duplicateReadings: Object.freeze({ ...facts.duplicateReadings }),
     telemetry: Object.freeze({
       hypertable: await isHypertable(db, 'telemetry'),
       timescaledb: await timescaleExtensionState(db),
@@ -144,10 +180,23 @@ async function run(
   step: (migrator: MigratorLike, none: object) => Promise<MigrationResultSet>,
 ): Promise<MigrationReport> {
   const resolved = resolveMigratorOptions(options)
-  const unknown = await checkUnknownMigrations(db, resolved)
-  const resultSet = await step(await migratorFor(db, resolved, unknown), (await migrationApi()).NO_MIGRATIONS)
+  const bookkeeping = await findBookkeeping(db, resolved)
+  const adopted = await adoptOldService(db, bookkeeping)
+  if (adopted.length > 0) {
+    resolved.logger.info(
+      { adopted, from: bookkeeping.adoptFrom },
+      `adopted the earlier service's migrations ${adopted.join(', ')} from "${bookkeeping.adoptFrom}" ` +
+        `(left as it is); plantops-db records its own in "${bookkeeping.table}"`,
+    )
+  }
+  const unknown = await checkUnknownMigrations(db, resolved, bookkeeping.table)
+  let duplicateReadings: DuplicateReadings = { collapsed: 0, rejected: 0 }
+  const migrator = await migratorFor(db, resolved, bookkeeping, unknown, (found) => {
+    duplicateReadings = found
+  })
+  const resultSet = await step(migrator, (await migrationApi()).NO_MIGRATIONS)
   throwIfFailed(resultSet)
-  const report = await reportOf(db, resultSet, unknown)
+  const report = await reportOf(db, resultSet, { bookkeeping, unknown, adopted, duplicateReadings })
   const verb = direction === 'up' ? 'applied' : 'reverted'
   for (const name of report.applied) resolved.logger.info({ migration: name }, `${verb} migration ${name}`)
   if (report.applied.length === 0) resolved.logger.info({}, 'database schema is up to date')

@@ -4,7 +4,10 @@ import { loggerOption, resolveLogger, type Logger } from '../util/logger.js'
 import { validate } from '../util/validate.js'
 
 /**
- * The table where applied migrations are recorded (Kysely's format, so kysely-ctl shares it).
+ * The table where plantops-db records its applied migrations, by default
+ * (Kysely's format, so kysely-ctl can read it). Not `schema_migrations`: that
+ * name belongs to the earlier Python service, dbmate, golang-migrate and Rails.
+ * A database migrated by plantops-db 0.1.0 keeps its `schema_migrations`.
  *
  * @example
  * ```ts
@@ -13,7 +16,7 @@ import { validate } from '../util/validate.js'
  * const applied = await sql`SELECT name FROM ${sql.table(MIGRATION_TABLE)}`.execute(db)
  * ```
  */
-export const MIGRATION_TABLE = 'schema_migrations'
+export const MIGRATION_TABLE = 'plantops_migrations'
 /**
  * The lock table beside {@link MIGRATION_TABLE}.
  *
@@ -29,7 +32,7 @@ export const MIGRATION_TABLE = 'schema_migrations'
  * })
  * ```
  */
-export const MIGRATION_LOCK_TABLE = 'schema_migrations_lock'
+export const MIGRATION_LOCK_TABLE = 'plantops_migrations_lock'
 
 /**
  * Options of `migrateToLatest`, `migrateTo`, `migrateDown` and `createMigrator`.
@@ -51,6 +54,11 @@ export interface MigratorOptions {
   readonly unknownMigrations?: 'warn' | 'error'
   /** Where progress goes: a pino-compatible logger, or `false` for silence. Default: the console. */
   readonly logger?: Logger | false
+  /**
+   * The table that records plantops-db's applied migrations (its lock table
+   * is this name with `_lock` added). Default {@link MIGRATION_TABLE}.
+   */
+  readonly migrationTable?: string
 }
 
 /** {@link MigratorOptions} with every default filled in. */
@@ -58,16 +66,22 @@ export interface ResolvedMigratorOptions {
   readonly timescaledb: TimescaleMode
   readonly unknownMigrations: 'warn' | 'error'
   readonly logger: Logger
+  /** The table asked for, or `undefined` for the default (which may find an older table to use). */
+  readonly migrationTable: string | undefined
 }
 
 const optionsSchema = z.strictObject({
   timescaledb: z.enum(['auto', 'require', 'off']).default('auto'),
   unknownMigrations: z.enum(['warn', 'error']).default('warn'),
   logger: loggerOption,
+  migrationTable: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,57}$/, 'must be a lower-case SQL identifier of at most 58 characters')
+    .optional(),
 })
 
 /** Validates {@link MigratorOptions} (unknown keys refused) and fills in the defaults. */
 export function resolveMigratorOptions(options: MigratorOptions = {}): ResolvedMigratorOptions {
   const parsed = validate(optionsSchema, options, 'migrator options')
-  return Object.freeze({ ...parsed, logger: resolveLogger(parsed.logger) })
+  return Object.freeze({ ...parsed, migrationTable: parsed.migrationTable, logger: resolveLogger(parsed.logger) })
 }

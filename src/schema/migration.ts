@@ -19,3 +19,20 @@ export interface Migration {
   up(db: Kysely<any>): Promise<void>
   down?(db: Kysely<any>): Promise<void>
 }
+
+/**
+ * Duplicate `(device_id, time)` readings migration 007 found before it could
+ * make them unique, and what it did with them.
+ *
+ * @example
+ * ```ts
+ * const { duplicateReadings } = await migrateToLatest(db)
+ * if (duplicateReadings.rejected > 0) console.warn('see telemetry_rejects, reason duplicate_reading')
+ * ```
+ */
+export interface DuplicateReadings {
+  /** Extra copies identical in every column, deleted (one copy stays). */
+  readonly collapsed: number
+  /** Copies that differed from the one kept, moved to `telemetry_rejects` as `duplicate_reading`. */
+  readonly rejected: number
+}
