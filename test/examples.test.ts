@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sql } from 'kysely'
 import { describe, expect, it } from 'vitest'
-import { createDatabase } from '../src/index.js'
+import { createDatabase, migrateToLatest } from '../src/index.js'
+import { createServerDatabase, serverBackend } from './support/backends.js'
+import { recordingLogger } from './support/recording-logger.js'
 import { repoRoot, runNode } from './support/outside-project.js'
 import { ALL_MIGRATIONS } from './support/specification.js'
 
@@ -43,7 +45,88 @@ describe('examples', () => {
     expect(result.stdout).toMatch(new RegExp(`^${id}:\\$7\\$210000\\$`, 'm'))
   })
 
-  it('kysely-ctl: runs plantops-db migrations and the host’s own, recorded together', async () => {
+  /** Where the kysely-ctl example runs: an embedded database in a directory, and the server when there is one. */
+  const ctlTargets = [
+    {
+      name: 'embedded',
+      async open() {
+        const dir = await mkdtemp(join(tmpdir(), 'plantops-ctl-'))
+        return {
+          env: { ...embedded, PLANTOPS_DATA_DIR: dir },
+          db: () => createDatabase({ dataDir: dir }),
+          drop: () => rm(dir, { recursive: true, force: true }),
+        }
+      },
+    },
+    ...(serverBackend.enabled
+      ? [
+          {
+            name: 'postgres',
+            async open() {
+              const server = await createServerDatabase()
+              return {
+                env: { DATABASE_URL: server.url, MQTT_URL: undefined },
+                db: () => createDatabase({ connectionString: server.url, logger: false }),
+                drop: () => server.drop(),
+              }
+            },
+          },
+        ]
+      : []),
+  ]
+
+  for (const target of ctlTargets) {
+    it(`kysely-ctl [${target.name}]: host migrations and migrateToLatest alternate on one database, both quiet`, async () => {
+      const place = await target.open()
+      const ctl = () =>
+        runNode(
+          [
+            join(repoRoot, 'node_modules/kysely-ctl/dist/bin.mjs'),
+            'migrate:latest',
+            '--no-outdated-check',
+            '-c',
+            'examples/kysely-ctl/kysely.config.ts',
+          ],
+          { cwd: repoRoot, env: place.env },
+        )
+      const ours = async () => {
+        const db = place.db()
+        const logger = recordingLogger()
+        try {
+          return { report: await migrateToLatest(db, { logger }), logger }
+        } finally {
+          await db.destroy()
+        }
+      }
+      try {
+        const first = await ours()
+        expect(first.report.applied).toEqual(ALL_MIGRATIONS)
+        for (let round = 0; round < 2; round++) {
+          const result = await ctl()
+          expect(result.code, result.stderr).toBe(0)
+          expect(`${result.stdout}${result.stderr}`).not.toMatch(/corrupted|does not know|unknown|warn/i)
+          const again = await ours()
+          expect(again.report).toMatchObject({ applied: [], unknown: [], alreadyApplied: ALL_MIGRATIONS })
+          expect(again.logger.entries.filter((e) => e.level !== 'info')).toEqual([])
+        }
+        const db = place.db()
+        try {
+          const host = await sql<{ name: string }>`SELECT name FROM host_migrations ORDER BY name`.execute(db)
+          expect(host.rows.map((r) => r.name)).toEqual(['001_create_watering_log'])
+          const own = await sql<{ name: string }>`SELECT name FROM plantops_migrations ORDER BY name`.execute(db)
+          expect(own.rows.map((r) => r.name)).toEqual(ALL_MIGRATIONS)
+          const table = await sql<{ t: string | null }>`SELECT to_regclass('watering_log')::text AS t`.execute(db)
+          expect(table.rows).toEqual([{ t: 'watering_log' }])
+        } finally {
+          await db.destroy()
+        }
+      } finally {
+        await place.drop()
+      }
+    })
+  }
+
+  it("kysely-ctl: on a fresh database, applies plantops-db's migrations and then the host's", async () => {
     const dir = await mkdtemp(join(tmpdir(), 'plantops-ctl-'))
     try {
       const bin = join(repoRoot, 'node_modules/kysely-ctl/dist/bin.mjs')
@@ -52,9 +135,9 @@ describe('examples', () => {
       expect(result.code, result.stderr).toBe(0)
       const db = createDatabase({ dataDir: dir })
       const { rows } = await sql<{ name: string }>`SELECT name FROM plantops_migrations ORDER BY name`.execute(db)
-      expect(rows.map((r) => r.name)).toEqual([...ALL_MIGRATIONS, 'host/001_create_watering_log'])
-      const table = await sql<{ t: string | null }>`SELECT to_regclass('watering_log')::text AS t`.execute(db)
-      expect(table.rows).toEqual([{ t: 'watering_log' }])
+      expect(rows.map((r) => r.name)).toEqual(ALL_MIGRATIONS)
+      const host = await sql<{ name: string }>`SELECT name FROM host_migrations ORDER BY name`.execute(db)
+      expect(host.rows.map((r) => r.name)).toEqual(['001_create_watering_log'])
       await db.destroy()
     } finally {
       await rm(dir, { recursive: true, force: true })

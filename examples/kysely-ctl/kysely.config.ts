@@ -1,15 +1,16 @@
 /**
- * How a host runs plantops-db's migrations with kysely-ctl, next to its own:
- * one provider with both sets, recorded in one table. plantops-db's names
- * (`001_…` … `009_…`) sort before the host's (`host/…`), so new releases of
- * either slot in order.
+ * How a host runs its own migrations beside plantops-db's, from kysely-ctl and
+ * at startup alike: `createHostMigrator` records the host's in a table of their
+ * own (`host_migrations`), after bringing plantops-db's (in
+ * `plantops_migrations`) up to date. Neither migrator sees the other's records,
+ * so neither calls them unknown.
  *
  *   npm run example:kysely-ctl                 # DATABASE_URL, or an embedded database in .plantops-data/
  *   npx kysely migrate:list -c examples/kysely-ctl/kysely.config.ts
  */
 import { sql, type Kysely } from 'kysely'
 import { defineConfig } from 'kysely-ctl'
-import { createDatabase, migrations, MIGRATION_LOCK_TABLE, MIGRATION_TABLE, type Migration } from 'plantops-db'
+import { createDatabase, createHostMigrator, type Migration } from 'plantops-db'
 
 /** The host's own migration: a table of its own, referencing plantops-db's plants. */
 const createWateringLog: Migration = {
@@ -25,6 +26,8 @@ const createWateringLog: Migration = {
   },
 }
 
+export const hostMigrations = { '001_create_watering_log': createWateringLog }
+
 const database = process.env.DATABASE_URL
   ? createDatabase({ connectionString: process.env.DATABASE_URL, min: 0, max: 2 })
   : createDatabase({ dataDir: process.env.PLANTOPS_DATA_DIR ?? '.plantops-data' })
@@ -32,8 +35,8 @@ const database = process.env.DATABASE_URL
 export default defineConfig({
   kysely: database,
   migrations: {
-    provider: { getMigrations: async () => ({ ...migrations, 'host/001_create_watering_log': createWateringLog }) },
-    migrationTableName: MIGRATION_TABLE,
-    migrationLockTableName: MIGRATION_LOCK_TABLE,
+    // kysely-ctl types the factory with Kysely's own Migrator class, which plantops-db cannot name for
+    // both kysely 0.28 (root export) and 0.29 (kysely/migration); the object is that class.
+    migrator: (db: Kysely<any>) => createHostMigrator(db, hostMigrations) as Promise<never>,
   },
 })

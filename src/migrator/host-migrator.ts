@@ -1,0 +1,72 @@
+import type { Kysely } from 'kysely'
+import { z } from 'zod'
+import type { Migration } from '../schema/migration.js'
+import { validate } from '../util/validate.js'
+import { migrationApi, type MigratorLike } from './kysely-migration.js'
+import { migrateToLatest } from './migrator.js'
+import { MIGRATION_TABLE, type MigratorOptions } from './options.js'
+
+/**
+ * Options of {@link createHostMigrator}.
+ *
+ * @example
+ * ```ts
+ * const options: HostMigratorOptions = { migrationTable: 'app_migrations', plantops: { logger: false } }
+ * ```
+ */
+export interface HostMigratorOptions {
+  /** The table that records the host's migrations (its lock table adds `_lock`). Default `'host_migrations'`. */
+  readonly migrationTable?: string
+  /** Options for bringing plantops-db's own migrations up to date first. */
+  readonly plantops?: MigratorOptions
+}
+
+const optionsSchema = z.strictObject({
+  migrationTable: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,57}$/, 'must be a lower-case SQL identifier of at most 58 characters')
+    .refine((name) => name !== MIGRATION_TABLE && name !== 'schema_migrations', {
+      message: `must not be plantops-db's own migration table ("${MIGRATION_TABLE}") or "schema_migrations"`,
+    })
+    .default('host_migrations'),
+  plantops: z.custom<MigratorOptions>((value) => typeof value === 'object' && value !== null).optional(),
+})
+
+/**
+ * A Kysely `Migrator` for the host's own migrations, kept in a table of their
+ * own, so neither migrator ever finds the other's records. It first brings
+ * plantops-db's migrations up to date (idempotent and locked), so host
+ * migrations may reference plantops-db's tables. Use it at startup and from a
+ * kysely-ctl config alike.
+ *
+ * @example
+ * ```ts
+ * // kysely.config.ts
+ * import { defineConfig } from 'kysely-ctl'
+ * import { createDatabase, createHostMigrator } from 'plantops-db'
+ * import { hostMigrations } from './migrations/index.js'
+ * export default defineConfig({
+ *   kysely: createDatabase({ connectionString: process.env.DATABASE_URL }),
+ *   migrations: { migrator: (db) => createHostMigrator(db, hostMigrations) },
+ * })
+ *
+ * // at startup
+ * const result = await (await createHostMigrator(db, hostMigrations)).migrateToLatest()
+ * if (result.error) throw result.error
+ * ```
+ */
+export async function createHostMigrator(
+  db: Kysely<any>,
+  migrations: Readonly<Record<string, Migration>>,
+  options: HostMigratorOptions = {},
+): Promise<MigratorLike> {
+  const { migrationTable, plantops } = validate(optionsSchema, options, 'host migrator options')
+  await migrateToLatest(db, plantops ?? {})
+  const { Migrator } = await migrationApi()
+  return new Migrator({
+    db,
+    provider: { getMigrations: async () => ({ ...migrations }) },
+    migrationTableName: migrationTable,
+    migrationLockTableName: `${migrationTable}_lock`,
+  })
+}
