@@ -7,7 +7,9 @@ import type { Migration } from '../src/schema/migration.js'
  * decommissioned, a plant's thresholds, a deletion. Writers in any process
  * read it once per batch and drop their cache when it moved. A row, not a
  * sequence: a sequence moves before the change commits, and a writer could
- * cache the old state under the new number.
+ * cache the old state under the new number. The function keeps the
+ * search_path it was made with, so it finds the counter beside the tables
+ * (in plantops-db's own schema, when it has one) whoever changes them.
  */
 export const trackDeviceContext: Migration = {
   async up(db: Kysely<unknown>) {
@@ -18,7 +20,8 @@ export const trackDeviceContext: Migration = {
       )`.execute(db)
     await sql`INSERT INTO plantops_context_epoch (id, epoch) VALUES (TRUE, 0) ON CONFLICT (id) DO NOTHING`.execute(db)
     await sql`
-      CREATE OR REPLACE FUNCTION plantops_bump_context_epoch() RETURNS trigger LANGUAGE plpgsql AS $$
+      CREATE OR REPLACE FUNCTION plantops_bump_context_epoch() RETURNS trigger LANGUAGE plpgsql
+      SET search_path FROM CURRENT AS $$
       BEGIN
         UPDATE plantops_context_epoch SET epoch = epoch + 1 WHERE id;
         RETURN NULL;

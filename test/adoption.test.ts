@@ -136,6 +136,20 @@ describeEachBackend("adopting the earlier service's database", (backend) => {
     ])
   })
 
+  it("refuses a host's table of one of our names but another shape, before applying anything", async () => {
+    await sql`CREATE TABLE settings (id SERIAL PRIMARY KEY, owner TEXT NOT NULL, theme TEXT)`.execute(t.db)
+    const error = await migrateToLatest(t.db, { logger: false }).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(MigrationError)
+    expect((error as Error).message).toBe(
+      'this database already holds tables with plantops-db\'s names that are not plantops-db\'s: "settings" lacks ' +
+        'key, value, updated_at (it has id, owner, theme). Nothing was applied. Keep plantops-db\'s tables apart ' +
+        "with createDatabase({ …, schema: 'plantops' }).",
+    )
+    const { rows } = await sql<{ n: number }>`
+      SELECT count(*)::int AS n FROM pg_class WHERE relname IN ('plants', 'plantops_migrations')`.execute(t.db)
+    expect(rows).toEqual([{ n: 0 }])
+  })
+
   it('keeps using the schema_migrations plantops-db 0.1.0 recorded into', async () => {
     await migrateToLatest(t.db, { logger: false, migrationTable: 'schema_migrations' })
     const report = await migrateToLatest(t.db, { logger: false })

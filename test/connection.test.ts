@@ -134,11 +134,16 @@ describeEachBackend('connection', (backend) => {
     expect(deleted.numDeletedRows).toBe(3n)
   })
 
-  it('returns BIGINT counts as numbers', async () => {
-    await sql`INSERT INTO n VALUES (1), (2)`.execute(t.db)
-    const { rows } = await sql<{ n: unknown }>`SELECT count(*) AS n FROM n`.execute(t.db)
-    expect(rows).toEqual([{ n: 2 }])
-  })
+  it(
+    backend.hostPool
+      ? "returns BIGINT counts as the host's pool parses them (its pg.types, untouched)"
+      : 'returns BIGINT counts as numbers',
+    async () => {
+      await sql`INSERT INTO n VALUES (1), (2)`.execute(t.db)
+      const { rows } = await sql<{ n: unknown }>`SELECT count(*) AS n FROM n`.execute(t.db)
+      expect(rows).toEqual([{ n: backend.hostPool ? '2' : 2 }])
+    },
+  )
 
   it('isolates a transaction from statements issued beside it', async () => {
     let inside!: () => void
@@ -153,7 +158,7 @@ describeEachBackend('connection', (backend) => {
       })
       .catch((error: Error) => error.message)
     await entered
-    const { rows } = await sql<{ n: number }>`SELECT count(*) AS n FROM n`.execute(t.db)
+    const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM n`.execute(t.db)
     expect(rows).toEqual([{ n: 0 }])
     expect(await transaction).toBe('roll back')
   })

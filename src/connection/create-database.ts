@@ -8,6 +8,7 @@ import { startEmbeddedPglite } from './embedded.js'
 import { borrowedPool, createOwnedPgPool } from './pg-pool.js'
 import { pgliteAsPool, type PGliteLike } from './pglite-pool.js'
 import { registerRawAccess, type RawAccess } from './raw-access.js'
+import { schemaName, schemaScopedPool } from './schema-scope.js'
 
 /**
  * How `createDatabase` connects. Give at most one of `connectionString`,
@@ -37,6 +38,14 @@ export interface CreateDatabaseOptions {
    * `DATABASE_URL`, logs nothing, and works with `NODE_ENV=production`.
    */
   readonly embedded?: true
+  /**
+   * A PostgreSQL schema of plantops-db's own, for its tables and its migration
+   * records, apart from the host's (created by the migrator if needed). Every
+   * part of plantops-db follows from the `db` this returns. Default: none, so
+   * tables live where the connection's search_path puts them (`public`), as
+   * the earlier service left them.
+   */
+  readonly schema?: string
   /** Environment to read `DATABASE_URL` from. Default: `process.env`. */
   readonly env?: Readonly<Record<string, string | undefined>>
   /** `application_name` shown in `pg_stat_activity`. Default `'plantops-db'`. */
@@ -67,6 +76,7 @@ const optionsSchema = z.strictObject({
   pglite: z.custom<PGliteLike>(objectWith('query'), { message: 'must be a PGlite instance' }).optional(),
   dataDir: z.string().min(1).optional(),
   embedded: z.literal(true).optional(),
+  schema: schemaName.optional(),
   env: z.record(z.string(), z.string().optional()).optional(),
   applicationName: z.string().max(63).optional(),
   min: z.number().int().min(0).max(10_000).optional(),
@@ -115,8 +125,13 @@ function resolvePool(options: CreateDatabaseOptions): ResolvedPool {
   if (chosen.length > 1) {
     throw new ConfigurationError(`createDatabase takes one connection source, but got ${chosen.join(' and ')}.`)
   }
-  if (options.pool) return { pool: borrowedPool(options.pool), access: { kind: 'pg', pool: options.pool } }
-  if (options.pglite) return { pool: pgliteAsPool(options.pglite, false), access: { kind: 'pglite' } }
+  const { schema } = options
+  const scoped = (pool: PostgresPool) => (schema === undefined ? pool : schemaScopedPool(pool, schema))
+  if (options.pool) {
+    const pool = scoped(borrowedPool(options.pool))
+    return { pool, access: { kind: 'pg', pool, schema } }
+  }
+  if (options.pglite) return { pool: scoped(pgliteAsPool(options.pglite, false)), access: { kind: 'pglite', schema } }
   const env = options.env ?? process.env
   const connectionString = options.connectionString ?? (chosen.length === 0 ? env.DATABASE_URL : undefined)
   if (connectionString) {
@@ -128,14 +143,15 @@ function resolvePool(options: CreateDatabaseOptions): ResolvedPool {
       statementTimeoutMs: options.statementTimeoutMs ?? 60_000,
       connectionTimeoutMs: options.connectionTimeoutMs ?? 10_000,
       logger: resolveLogger(options.logger),
+      schema,
     })
-    return { pool, access: { kind: 'pg', pool } }
+    return { pool, access: { kind: 'pg', pool, schema } }
   }
   if (chosen.length === 0) fallBackToMemory(env, resolveLogger(options.logger))
   // Kysely calls this on first use, so an app that never queries never loads PGlite.
   return {
-    pool: async () => pgliteAsPool(await startEmbeddedPglite(options.dataDir), true),
-    access: { kind: 'pglite' },
+    pool: async () => scoped(pgliteAsPool(await startEmbeddedPglite(options.dataDir), true)),
+    access: { kind: 'pglite', schema },
   }
 }
 
@@ -153,7 +169,10 @@ function resolvePool(options: CreateDatabaseOptions): ResolvedPool {
  *   or, when `NODE_ENV` is `production`, a `ConfigurationError` naming
  *   `DATABASE_URL`, so a misspelt variable cannot lose data silently.
  *
- * `db.destroy()` releases only what this function created.
+ * `db.destroy()` releases only what this function created. With `schema`,
+ * plantops-db's tables live in that PostgreSQL schema: a pool it owns sets
+ * the search_path at connect time; a host's pool or PGlite gets it set on each
+ * checkout and set back on release.
  *
  * @example
  * ```ts

@@ -31,6 +31,8 @@ export interface OwnedPoolSettings {
   readonly statementTimeoutMs: number
   readonly connectionTimeoutMs: number
   readonly logger: Logger
+  /** plantops-db's own schema, first on every connection's search_path. */
+  readonly schema: string | undefined
 }
 
 /**
@@ -47,6 +49,8 @@ export function createOwnedPgPool(settings: OwnedPoolSettings): pg.Pool {
     statement_timeout: settings.statementTimeoutMs,
     connectionTimeoutMillis: settings.connectionTimeoutMs,
     types: poolTypes,
+    // Set at connect time: no extra round trip per query. No spaces: libpq splits options on them.
+    ...(settings.schema !== undefined && { options: `-c search_path=${settings.schema},public` }),
   })
   pool.on('error', (error) => {
     // After destroy() the pool closes its clients without waiting for the

@@ -3,8 +3,10 @@ import { isHypertable, timescaleExtensionState, type TimescaleExtensionState } f
 import { MigrationError, TimescaleUnavailableError, UnknownMigrationsError } from '../errors/errors.js'
 import { migrationApi, type MigrationResultSet, type MigratorLike } from './kysely-migration.js'
 import type { DuplicateReadings } from '../schema/migration.js'
+import { rawAccessOf } from '../connection/raw-access.js'
 import { adoptOldService } from './adoption.js'
 import { findBookkeeping, type Bookkeeping } from './bookkeeping.js'
+import { refuseForeignTables } from './foreign-tables.js'
 import { knownMigrationNames, migrationProvider } from './migrations.js'
 import { resolveMigratorOptions, type MigratorOptions, type ResolvedMigratorOptions } from './options.js'
 
@@ -36,6 +38,20 @@ export interface MigrationReport {
   readonly duplicateReadings: DuplicateReadings
   /** Whether `telemetry` is a hypertable, and the state of the extension. */
   readonly telemetry: { readonly hypertable: boolean; readonly timescaledb: TimescaleExtensionState }
+}
+
+/**
+ * Creates the schema `createDatabase({ schema })` gave `db`, before anything
+ * looks for tables in it. Serialised: concurrent `CREATE SCHEMA IF NOT EXISTS`
+ * can still collide in PostgreSQL's catalog.
+ */
+async function ensureOwnSchema(db: Kysely<any>): Promise<void> {
+  const schema = rawAccessOf(db)?.schema
+  if (schema === undefined) return
+  await db.transaction().execute(async (trx) => {
+    await sql`SELECT pg_advisory_xact_lock(hashtext('plantops-db: create schema'))`.execute(trx)
+    await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(schema)}`.execute(trx)
+  })
 }
 
 /** Names recorded in the migration table; none when it does not exist yet. */
@@ -102,6 +118,7 @@ async function checkUnknownMigrations(
  */
 export async function createMigrator(db: Kysely<any>, options: MigratorOptions = {}): Promise<MigratorLike> {
   const resolved = resolveMigratorOptions(options)
+  await ensureOwnSchema(db)
   const bookkeeping = await findBookkeeping(db, resolved)
   await adoptOldService(db, bookkeeping)
   return migratorFor(db, resolved, bookkeeping, await findUnknownMigrations(db, bookkeeping.table))
@@ -180,6 +197,7 @@ async function run(
   step: (migrator: MigratorLike, none: object) => Promise<MigrationResultSet>,
 ): Promise<MigrationReport> {
   const resolved = resolveMigratorOptions(options)
+  await ensureOwnSchema(db)
   const bookkeeping = await findBookkeeping(db, resolved)
   const adopted = await adoptOldService(db, bookkeeping)
   if (adopted.length > 0) {
@@ -190,6 +208,7 @@ async function run(
     )
   }
   const unknown = await checkUnknownMigrations(db, resolved, bookkeeping.table)
+  if (direction === 'up') await refuseForeignTables(db)
   let duplicateReadings: DuplicateReadings = { collapsed: 0, rejected: 0 }
   const migrator = await migratorFor(db, resolved, bookkeeping, unknown, (found) => {
     duplicateReadings = found

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely'
+import pg from 'pg'
 import { describe } from 'vitest'
 import { createDatabase, type Database } from '../../src/index.js'
 import { createServerDatabase, serverUrl } from './server-database.js'
@@ -15,6 +16,12 @@ export interface TestDatabase {
 
 export interface Backend {
   readonly name: 'pglite' | 'timescaledb' | 'postgres'
+  /** How suites are titled, when it says more than the name. */
+  readonly label?: string
+  /** The schema plantops-db was given, when it has one of its own (it exists before the suite starts). */
+  readonly schema?: string
+  /** Whether the pg pool is the host's (its own type parsers), not one createDatabase made. */
+  readonly hostPool?: boolean
   /** Whether the suite runs; a backend that is off is reported as skipped, never as passed. */
   readonly enabled: boolean
   open(): Promise<TestDatabase>
@@ -69,6 +76,42 @@ const postgres: Backend = {
   },
 }
 
+/**
+ * The server, shared with a host: the host's own pg Pool and its own
+ * `public.settings` of another shape, plantops-db in `schema: 'plantops'`.
+ */
+const postgresInOwnSchema: Backend = {
+  name: 'postgres',
+  label: "postgres, host's pool, schema plantops",
+  schema: 'plantops',
+  hostPool: true,
+  enabled: postgres.enabled,
+  async open() {
+    const server = await createServerDatabase()
+    const hostPool = new pg.Pool({ connectionString: server.url, max: 4 })
+    hostPool.on('error', () => {}) // as a host does: outage tests terminate backends
+    await hostPool.query('CREATE TABLE settings (id SERIAL PRIMARY KEY, owner TEXT NOT NULL, theme TEXT)')
+    await hostPool.query("INSERT INTO settings (owner, theme) VALUES ('host', 'dark')")
+    // Created up front so tests that build tables by hand before migrating build them there.
+    await hostPool.query('CREATE SCHEMA plantops')
+    const db = createDatabase({ pool: hostPool, schema: 'plantops', logger: quietPoolLogger })
+    return {
+      db,
+      url: server.url,
+      async close() {
+        await db.destroy()
+        const { rows } = await hostPool.query('SELECT owner, theme FROM public.settings')
+        await hostPool.end()
+        await server.drop()
+        // The host's table is never touched, whatever the suite did.
+        if (JSON.stringify(rows) !== '[{"owner":"host","theme":"dark"}]') {
+          throw new Error(`the host's public.settings changed: ${JSON.stringify(rows)}`)
+        }
+      },
+    }
+  },
+}
+
 /** Pool warnings are expected in outage tests; keep them off the test output. */
 const quietPoolLogger = { debug() {}, info() {}, warn() {}, error() {} }
 
@@ -77,9 +120,9 @@ export const serverBackend = postgres
 
 /** Runs `body` once per backend, as `title [backend]`; a disabled backend's suite is skipped. */
 export function describeEachBackend(title: string, body: (backend: Backend) => void): void {
-  for (const backend of backends) {
+  for (const backend of [...backends, postgresInOwnSchema]) {
     const define = backend.enabled ? describe : describe.skip
-    define(`${title} [${backend.name}]`, () => body(backend))
+    define(`${title} [${backend.label ?? backend.name}]`, () => body(backend))
   }
 }
 

@@ -7,7 +7,7 @@ export async function stall(backend: Backend, t: Pick<TestDatabase, 'db' | 'url'
     const client = new pg.Client({ connectionString: t.url })
     await client.connect()
     await client.query('BEGIN')
-    await client.query('LOCK TABLE telemetry IN ACCESS EXCLUSIVE MODE')
+    await client.query(`LOCK TABLE ${backend.schema ? `${backend.schema}.` : ''}telemetry IN ACCESS EXCLUSIVE MODE`)
     return async () => {
       await client.query('ROLLBACK')
       await client.end()

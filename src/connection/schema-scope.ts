@@ -1,0 +1,57 @@
+import type { PostgresPool, PostgresPoolClient } from 'kysely'
+import { z } from 'zod'
+
+/**
+ * A PostgreSQL schema name plantops-db may own: a lower-case identifier, so
+ * it needs no quoting anywhere and reads the same in `psql`.
+ */
+export const schemaName = z
+  .string()
+  .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier (letters, digits, "_"), at most 63 long')
+  .refine((name) => !name.startsWith('pg_') && name !== 'information_schema', { message: 'is reserved by PostgreSQL' })
+
+/**
+ * The search_path of a plantops-db connection with a schema of its own: that
+ * schema first, so every table name plantops-db uses resolves there and new
+ * tables are made there; then `public`, where extensions such as TimescaleDB
+ * keep their functions.
+ */
+export function searchPathFor(schema: string): string {
+  return `${schema}, public`
+}
+
+/**
+ * Lends each client of `pool` with the search_path set to `schema`, and sets
+ * it back to what it was before handing the client back: the pool belongs to
+ * the host, whose own queries must not find plantops-db's tables first. One
+ * round trip on checkout and one on release.
+ */
+export function schemaScopedPool(pool: PostgresPool, schema: string): PostgresPool {
+  const path = searchPathFor(schema)
+  const scoped = Object.create(pool) as PostgresPool & { connect(): Promise<PostgresPoolClient> }
+  scoped.connect = async () => {
+    const client = await pool.connect()
+    let previous: string
+    try {
+      const { rows } = await client.query<{ previous: string }>(
+        "SELECT current_setting('search_path') AS previous, set_config('search_path', $1, false)",
+        [path],
+      )
+      previous = rows[0]!.previous
+    } catch (error) {
+      ;(client.release as (error?: unknown) => void)(error)
+      throw error
+    }
+    // pg-pool assigns `release` on every checkout; this one restores the path first.
+    const release = client.release.bind(client) as (error?: unknown) => void
+    client.release = () => {
+      client.release = release
+      client.query("SELECT set_config('search_path', $1, false)", [previous]).then(
+        () => release(),
+        (error: unknown) => release(error),
+      )
+    }
+    return client
+  }
+  return scoped
+}
