@@ -142,7 +142,7 @@ describeEachBackend("adopting the earlier service's database", (backend) => {
     expect(error).toBeInstanceOf(MigrationError)
     expect((error as Error).message).toBe(
       'this database already holds tables with plantops-db\'s names that are not plantops-db\'s: "settings" lacks ' +
-        'key, value, updated_at (it has id, owner, theme). Nothing was applied. Keep plantops-db\'s tables apart ' +
+        "key, value, updated_at (it has id, owner, theme). Nothing was applied. Keep plantops-db's tables apart " +
         "with createDatabase({ …, schema: 'plantops' }).",
     )
     const { rows } = await sql<{ n: number }>`

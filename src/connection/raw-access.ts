@@ -5,10 +5,9 @@ import type { Kysely, PostgresPool } from 'kysely'
  * for the parts of the library that need more than SQL: the telemetry writer
  * uses COPY on a pg pool. Kept beside the instance, never on it.
  */
-export type RawAccess = (
-  | { readonly kind: 'pg'; readonly pool: PostgresPool }
-  | { readonly kind: 'pglite' }
-) & { readonly schema?: string | undefined }
+export type RawAccess = ({ readonly kind: 'pg'; readonly pool: PostgresPool } | { readonly kind: 'pglite' }) & {
+  readonly schema?: string | undefined
+}
 
 const registry = new WeakMap<Kysely<any>, RawAccess>()
 
