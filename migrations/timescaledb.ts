@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely'
 import { TimescaleUnavailableError } from '../src/errors/errors.js'
-import { isHypertable, timescaleExtensionState } from '../src/schema/timescaledb.js'
+import { isHypertable, timescaleExtensionState, timescalePreloadProblem } from '../src/schema/timescaledb.js'
 import type { MigrationContext } from './context.js'
 
 function reasonOf(error: unknown): string {
@@ -41,7 +41,9 @@ export async function makeTelemetryHypertable(db: Kysely<any>, context: Migratio
   if (await isHypertable(db, 'telemetry')) return
   const state = await timescaleExtensionState(db)
   const failure =
-    state === 'unavailable' ? 'the timescaledb extension is not available on this server' : await tryConvert(db)
+    state === 'unavailable'
+      ? 'the timescaledb extension is not available on this server'
+      : ((state === 'available' ? await timescalePreloadProblem(db) : undefined) ?? (await tryConvert(db)))
   if (failure === undefined) {
     logger.info({ table: 'telemetry' }, 'telemetry is a TimescaleDB hypertable on "time"')
     return

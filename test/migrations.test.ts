@@ -9,6 +9,7 @@ import {
   migrateTo,
   migrateToLatest,
 } from '../src/index.js'
+import { timescalePreloadProblem } from '../src/schema/timescaledb.js'
 import { describeEachBackend, type TestDatabase } from './support/backends.js'
 import { describeTable, tablesIn } from './support/catalog.js'
 import { recordingLogger } from './support/recording-logger.js'
@@ -77,6 +78,22 @@ describeEachBackend('migrateToLatest', (backend) => {
           fields: { table: 'telemetry', reason: 'the timescaledb extension is not available on this server' },
           message: 'telemetry stays a plain table: the timescaledb extension is not available on this server',
         })
+      }
+    },
+  )
+
+  it(
+    backend.name === 'postgres'
+      ? 'knows CREATE EXTENSION timescaledb would end the connection here (not preloaded), and would not try'
+      : 'knows PGlite loads TimescaleDB without a preload list',
+    async () => {
+      const problem = await timescalePreloadProblem(t.db)
+      if (backend.name === 'postgres') {
+        expect(problem).toMatch(
+          /^the timescaledb extension is installed on this server but not in shared_preload_libraries/,
+        )
+      } else {
+        expect(problem).toBeUndefined()
       }
     },
   )

@@ -2,7 +2,9 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { sql } from 'kysely'
 import { afterEach, beforeEach, expect, it } from 'vitest'
-import { createDatabase, migrateToLatest } from '../src/index.js'
+import pg from 'pg'
+import { MigrationError, createDatabase, migrateToLatest } from '../src/index.js'
+import { eventually } from './support/eventually.js'
 import { createServerDatabase, describeServer } from './support/backends.js'
 import { describeTable, tablesIn } from './support/catalog.js'
 import { RUNTIME_DEPENDENCIES, outsideProject, repoRoot, runNode } from './support/outside-project.js'
@@ -78,5 +80,43 @@ describeServer('migrations on a real server', () => {
     expect(rollback.code, rollback.stdout + rollback.stderr).toBe(0)
     expect(await tablesIn(db)).toEqual(['plantops_migrations', 'plantops_migrations_lock'])
     await db.destroy()
+  })
+
+  it('a backend terminated mid-migration is a MigrationError, never a crash; a retry then applies everything', async () => {
+    const db = createDatabase({ connectionString: server.url, applicationName: 'plantops-victim', logger: false })
+    const holder = new pg.Client({ connectionString: server.url })
+    const watcher = new pg.Client({ connectionString: server.url })
+    await holder.connect()
+    await watcher.connect()
+    try {
+      // A table the migrations need a lock on, held by another session: the run waits there.
+      await holder.query(`CREATE TABLE plants (id TEXT PRIMARY KEY, name TEXT NOT NULL, species TEXT,
+        thresholds JSONB, created_at TIMESTAMPTZ DEFAULT NOW())`)
+      await holder.query('BEGIN')
+      await holder.query('LOCK TABLE plants IN ACCESS EXCLUSIVE MODE')
+      const migrating = migrateToLatest(db, { logger: false }).catch((error: unknown) => error)
+      let pid: number | undefined
+      // Asked outside the holder's transaction, whose view of pg_stat_activity stays as it began.
+      await eventually(async () => {
+        const { rows } = await watcher.query<{ pid: number }>(
+          "SELECT pid FROM pg_stat_activity WHERE application_name = 'plantops-victim' AND wait_event_type = 'Lock'",
+        )
+        pid = rows[0]?.pid
+        return pid !== undefined
+      }, 'the migration waits for the lock')
+      await watcher.query('SELECT pg_terminate_backend($1)', [pid])
+      const error = await migrating
+      expect(error).toBeInstanceOf(MigrationError)
+      expect((error as Error).message).toMatch(
+        /^the connection to the database was lost while migrating.*: .*nothing from it was applied; run it again\.$/,
+      )
+      await holder.query('ROLLBACK')
+      const report = await migrateToLatest(db, { logger: false })
+      expect(report.applied).toEqual(ALL_MIGRATIONS)
+    } finally {
+      await holder.end()
+      await watcher.end()
+      await db.destroy()
+    }
   })
 })

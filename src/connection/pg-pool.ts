@@ -52,6 +52,7 @@ export function createOwnedPgPool(settings: OwnedPoolSettings): pg.Pool {
     // Set at connect time: no extra round trip per query. No spaces: libpq splits options on them.
     ...(settings.schema !== undefined && { options: `-c search_path=${settings.schema},public` }),
   })
+  pool.on('connect', listenForLoss)
   pool.on('error', (error) => {
     // After destroy() the pool closes its clients without waiting for the
     // sockets; a server dropping one in that moment is not worth a warning.
@@ -59,6 +60,21 @@ export function createOwnedPgPool(settings: OwnedPoolSettings): pg.Pool {
     settings.logger.warn({ err: error }, 'idle PostgreSQL connection failed; the pool will replace it')
   })
   return pool
+}
+
+const listening = new WeakSet<object>()
+
+/**
+ * Gives a client an `error` listener of its own, once: a server ending the
+ * connection while the client is checked out (a terminated backend, a FATAL)
+ * emits `error` on the client, and with no listener Node ends the process.
+ * The query in flight rejects with the same error, so that is where it is
+ * reported; an idle client's error still reaches the pool's `error` event.
+ */
+export function listenForLoss(client: object): void {
+  if (listening.has(client) || typeof (client as { on?: unknown }).on !== 'function') return
+  listening.add(client)
+  ;(client as pg.Client).on('error', () => {})
 }
 
 /**
@@ -69,7 +85,11 @@ export function createOwnedPgPool(settings: OwnedPoolSettings): pg.Pool {
 export function borrowedPool(pool: PostgresPool): PostgresPool {
   const { Client, options } = pool as { Client?: unknown; options?: object }
   const lent = {
-    connect: () => pool.connect(),
+    async connect() {
+      const client = await pool.connect()
+      listenForLoss(client)
+      return client
+    },
     end: async () => {},
     options: options ?? {},
     ...(Client !== undefined && { Client }),

@@ -4,6 +4,7 @@ import { MigrationError, TimescaleUnavailableError, UnknownMigrationsError } fro
 import { migrationApi, type MigrationResultSet, type MigratorLike } from './kysely-migration.js'
 import type { DuplicateReadings } from '../schema/migration.js'
 import { rawAccessOf } from '../connection/raw-access.js'
+import { isTransientDatabaseError } from '../errors/sqlstate.js'
 import { adoptOldService } from './adoption.js'
 import { findBookkeeping, type Bookkeeping } from './bookkeeping.js'
 import { refuseForeignTables } from './foreign-tables.js'
@@ -152,6 +153,14 @@ function throwIfFailed(resultSet: MigrationResultSet): void {
   if (reason.startsWith('corrupted migrations')) {
     throw new MigrationError(
       `the recorded migrations changed while migrating (another release is migrating this database): ${reason}`,
+      failed,
+      { cause: error },
+    )
+  }
+  if (isTransientDatabaseError(error)) {
+    throw new MigrationError(
+      `the connection to the database was lost while migrating${failed ? ` (in ${failed})` : ''}: ${reason}. ` +
+        'PostgreSQL rolled the run back, so nothing from it was applied; run it again.',
       failed,
       { cause: error },
     )

@@ -45,3 +45,24 @@ export async function isHypertable(db: Kysely<any>, table: string): Promise<bool
     WHERE hypertable_schema = current_schema() AND hypertable_name = ${table}`.execute(db)
   return rows.length > 0
 }
+
+/**
+ * Why `CREATE EXTENSION timescaledb` would end the connection, or undefined
+ * when it would not. A PostgreSQL server loads TimescaleDB only through
+ * `shared_preload_libraries`; without it the statement fails with `FATAL:
+ * extension "timescaledb" must be preloaded`, which no savepoint can catch.
+ * PGlite (PostgreSQL built to WebAssembly, one process, no postmaster) loads
+ * it when the extension is created, and reports no preload list.
+ */
+export async function timescalePreloadProblem(db: Kysely<any>): Promise<string | undefined> {
+  const { rows } = await sql<{ preloaded: boolean; embedded: boolean }>`
+    SELECT current_setting('shared_preload_libraries') ~ '(^|[\s,])timescaledb([\s,]|$)' AS preloaded,
+      version() ~ 'emcc|Emscripten|wasm' AS embedded`.execute(db)
+  const { preloaded, embedded } = rows[0]!
+  if (preloaded || embedded) return undefined
+  return (
+    'the timescaledb extension is installed on this server but not in shared_preload_libraries, so CREATE ' +
+    'EXTENSION would end the connection (FATAL: extension "timescaledb" must be preloaded); add timescaledb to ' +
+    'shared_preload_libraries in postgresql.conf and restart PostgreSQL'
+  )
+}
