@@ -122,7 +122,7 @@ function issue(message: string): ValidationIssue[] {
 
 /**
  * Translates a database error caused by the input into plantops-db's typed
- * errors, using `constraints` to name the field a constraint protects:
+ * errors, using `meaningOf` to name the field a constraint protects:
  * 23505 → `ConflictError`, 23503 → `MissingReferenceError`, data exceptions
  * (class 22), not-null and check violations and oversized values →
  * `ValidationError`. Anything else is returned unchanged.
@@ -130,12 +130,12 @@ function issue(message: string): ValidationIssue[] {
 export function translateDatabaseError(
   error: unknown,
   what: string,
-  constraints: Readonly<Record<string, ConstraintMeaning>>,
+  meaningOf: (constraint: string) => ConstraintMeaning | undefined,
 ): unknown {
   const state = sqlStateOf(error)
   if (state === undefined) return error
   const fields = error as DatabaseErrorFields
-  const constraint = typeof fields.constraint === 'string' ? constraints[fields.constraint] : undefined
+  const constraint = typeof fields.constraint === 'string' ? meaningOf(fields.constraint) : undefined
   const value = keyValueOf(fields.detail)
   if (state === '23505') {
     const meaning = constraint ?? { entity: what, field: 'unknown' }

@@ -122,27 +122,53 @@ export async function deleteOldRows(db: Kysely<Database>, age: string, batchSize
   }
 }
 
-/** Enables native compression (segmented by device) and schedules it; returns the job id. */
+/** The two TimescaleDB policies plantops-db manages, by the job procedure, its age key and its remover. */
+const POLICIES = {
+  compression: { procedure: 'policy_compression', ageKey: 'compress_after', remove: 'remove_compression_policy' },
+  retention: { procedure: 'policy_retention', ageKey: 'drop_after', remove: 'remove_retention_policy' },
+} as const
+
+type PolicyKind = keyof typeof POLICIES
+
+/** The telemetry job of `kind`, with whether its age is `age`; none when there is no such job. */
+async function policyJob(db: Kysely<Database>, kind: PolicyKind, age: string) {
+  const { procedure, ageKey } = POLICIES[kind]
+  const { rows } = await sql<{ job_id: number; same: boolean }>`
+    SELECT job_id, (config->>${ageKey})::interval = ${age}::interval AS same
+    FROM timescaledb_information.jobs
+    WHERE hypertable_schema = current_schema() AND hypertable_name = 'telemetry' AND proc_name = ${procedure}`.execute(
+    db,
+  )
+  return rows[0]
+}
+
+/**
+ * Schedules a policy at `age`: the job already there when its age is the
+ * same; otherwise the old job is replaced, in one transaction. TimescaleDB's
+ * own `if_not_exists` would keep the old age and only warn.
+ */
+async function schedulePolicy(db: Kysely<Database>, kind: PolicyKind, age: string): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    const existing = await policyJob(trx, kind, age)
+    if (existing?.same) return Number(existing.job_id)
+    if (existing) await sql`SELECT ${sql.raw(POLICIES[kind].remove)}('telemetry')`.execute(trx)
+    const add = kind === 'compression' ? sql`add_compression_policy` : sql`add_retention_policy`
+    const { rows } = await sql<{ job: number }>`SELECT ${add}('telemetry', ${age}::interval) AS job`.execute(trx)
+    return Number(rows[0]!.job)
+  })
+}
+
+/**
+ * Enables native compression (segmented by device) and schedules it after
+ * `after`, replacing a compression policy of another age; returns the job id.
+ */
 export async function addCompressionJob(db: Kysely<Database>, after: string): Promise<number> {
   await sql`ALTER TABLE telemetry SET (timescaledb.compress, timescaledb.compress_segmentby = 'device_id',
     timescaledb.compress_orderby = 'time DESC')`.execute(db)
-  const { rows } = await sql<{ job: number | null }>`
-    SELECT add_compression_policy('telemetry', ${after}::interval, if_not_exists => TRUE) AS job`.execute(db)
-  return existingJob(db, 'policy_compression', rows[0]?.job)
+  return schedulePolicy(db, 'compression', after)
 }
 
-/** Schedules dropping chunks older than `after`; returns the job id. */
-export async function addRetentionJob(db: Kysely<Database>, after: string): Promise<number> {
-  const { rows } = await sql<{ job: number | null }>`
-    SELECT add_retention_policy('telemetry', ${after}::interval, if_not_exists => TRUE) AS job`.execute(db)
-  return existingJob(db, 'policy_retention', rows[0]?.job)
-}
-
-/** `if_not_exists` returns -1 (or null) for a policy already there; look its id up instead. */
-async function existingJob(db: Kysely<Database>, procedure: string, job: number | null | undefined): Promise<number> {
-  if (job !== null && job !== undefined && Number(job) > 0) return Number(job)
-  const { rows } = await sql<{ job_id: number }>`
-    SELECT job_id FROM timescaledb_information.jobs
-    WHERE hypertable_name = 'telemetry' AND proc_name = ${procedure}`.execute(db)
-  return Number(rows[0]!.job_id)
+/** Schedules dropping chunks older than `after`, replacing a retention policy of another age; returns the job id. */
+export function addRetentionJob(db: Kysely<Database>, after: string): Promise<number> {
+  return schedulePolicy(db, 'retention', after)
 }

@@ -173,9 +173,15 @@ export interface TelemetryRepository {
   buckets(options: TelemetryBucketOptions): Promise<TelemetryBucket[]>
   /** Removes telemetry older than `age` (`drop_chunks` on a hypertable: whole chunks only). */
   deleteOlderThan(age: string): Promise<RetentionResult>
-  /** TimescaleDB only: compress chunks older than `after`; returns the job id. */
+  /**
+   * TimescaleDB only: compress chunks older than `after`; returns the job id.
+   * Idempotent for the same age; another age replaces the policy (new job id).
+   */
   addCompressionPolicy(after: string): Promise<number>
-  /** TimescaleDB only: drop chunks older than `after` on a schedule; returns the job id. */
+  /**
+   * TimescaleDB only: drop chunks older than `after` on a schedule; returns the
+   * job id. Idempotent for the same age; another age replaces the policy (new job id).
+   */
   addRetentionPolicy(after: string): Promise<number>
 }
 

@@ -17,7 +17,20 @@ const CONSTRAINTS: Readonly<Record<string, ConstraintMeaning>> = Object.freeze({
   alerts_plant_id_fkey: { entity: 'plant', field: 'plantId' },
   alerts_device_id_fkey: { entity: 'device', field: 'deviceId' },
   care_plans_plant_id_fkey: { entity: 'plant', field: 'plantId' },
+  idx_telemetry_device_time_unique: { entity: 'reading', field: 'deviceId and time' },
 })
+
+/**
+ * TimescaleDB copies a hypertable's indexes and constraints onto each chunk
+ * under prefixed names: `_hyper_1_1_chunk_idx_…` for indexes, `1_1_telemetry_…`
+ * for constraints (`compress_hyper_…` on compressed chunks).
+ */
+const CHUNK_PREFIX = /^(?:compress)?_hyper_\d+_\d+_chunk_|^\d+_\d+_/
+
+/** What a constraint named in an error protects, on a plain table or on a hypertable's chunk. */
+export function meaningOfConstraint(name: string): ConstraintMeaning | undefined {
+  return CONSTRAINTS[name] ?? CONSTRAINTS[name.replace(CHUNK_PREFIX, '')]
+}
 
 /**
  * Runs a statement and turns a database error the input caused into a typed
@@ -27,6 +40,6 @@ export async function guarded<T>(what: string, statement: () => Promise<T>): Pro
   try {
     return await statement()
   } catch (error) {
-    throw translateDatabaseError(error, what, CONSTRAINTS)
+    throw translateDatabaseError(error, what, meaningOfConstraint)
   }
 }
