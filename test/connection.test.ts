@@ -5,7 +5,14 @@ import { PGlite } from '@electric-sql/pglite'
 import { sql } from 'kysely'
 import pg from 'pg'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { ConfigurationError, createDatabase, migrateToLatest, ValidationError, type PGliteLike } from '../src/index.js'
+import {
+  ConfigurationError,
+  DatabaseConnectionError,
+  createDatabase,
+  migrateToLatest,
+  ValidationError,
+  type PGliteLike,
+} from '../src/index.js'
 import { createServerDatabase, describeEachBackend, describeServer, type TestDatabase } from './support/backends.js'
 import { recordingLogger } from './support/recording-logger.js'
 
@@ -72,6 +79,25 @@ describe('createDatabase', () => {
     expect((await sql<{ n: number }>`SELECT 1 AS n`.execute(db)).rows).toEqual([{ n: 1 }])
     await db.destroy()
     await pglite.close()
+  })
+
+  it('says where it could not connect, and that the URL came from DATABASE_URL, never the password', async () => {
+    const db = createDatabase({
+      env: { DATABASE_URL: 'postgres://plants:s3cret-pw@127.0.0.1:1/greenhouse' },
+      logger: false,
+      connectionTimeoutMs: 5_000,
+    })
+    try {
+      const error = await migrateToLatest(db, { logger: false }).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(DatabaseConnectionError)
+      expect(error).toMatchObject({ code: 'CONNECTION', target: '127.0.0.1:1/greenhouse', transient: true })
+      expect((error as Error).message).toMatch(
+        /^cannot connect to PostgreSQL at 127\.0\.0\.1:1\/greenhouse as plants: connect ECONNREFUSED 127\.0\.0\.1:1\. The URL came from DATABASE_URL\.$/,
+      )
+      expect((error as Error).message).not.toContain('s3cret')
+    } finally {
+      await db.destroy()
+    }
   })
 
   it('uses a host PGlite instance and never closes it', async () => {
@@ -171,6 +197,24 @@ describeServer('createDatabase with a server', () => {
   })
   afterEach(async () => {
     await server.drop()
+  })
+
+  it('names a database that does not exist, and says retrying will not help', async () => {
+    const url = new URL(server.url)
+    url.pathname = '/plantops_no_such_database'
+    const db = createDatabase({ connectionString: url.toString(), logger: false })
+    try {
+      const error = await sql`SELECT 1`.execute(db).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(DatabaseConnectionError)
+      expect(error).toMatchObject({ transient: false })
+      expect((error as Error).message).toBe(
+        `cannot connect to PostgreSQL at ${url.hostname}:${url.port || '5432'}/plantops_no_such_database as ` +
+          `${decodeURIComponent(url.username) || '(default)'}: the database does not exist (database ` +
+          '"plantops_no_such_database" does not exist). The URL came from the connectionString option.',
+      )
+    } finally {
+      await db.destroy()
+    }
   })
 
   it('never ends a pool the host lends it', async () => {

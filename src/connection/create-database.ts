@@ -144,6 +144,7 @@ function resolvePool(options: CreateDatabaseOptions): ResolvedPool {
       connectionTimeoutMs: options.connectionTimeoutMs ?? 10_000,
       logger: resolveLogger(options.logger),
       schema,
+      source: options.connectionString !== undefined ? 'the connectionString option' : 'DATABASE_URL',
     })
     return { pool, access: { kind: 'pg', pool, schema } }
   }

@@ -1,6 +1,8 @@
 import pg from 'pg'
 import type { PostgresPool } from 'kysely'
 import type { Logger } from '../util/logger.js'
+import { DatabaseConnectionError } from '../errors/errors.js'
+import { isTransientDatabaseError, sqlStateOf } from '../errors/sqlstate.js'
 
 const INT8_OID = 20
 
@@ -33,6 +35,42 @@ export interface OwnedPoolSettings {
   readonly logger: Logger
   /** plantops-db's own schema, first on every connection's search_path. */
   readonly schema: string | undefined
+  /** Where the connection string came from, for error messages: `'DATABASE_URL'` or `'connectionString'`. */
+  readonly source: string
+}
+
+/** `user@host:port/database` of a connection string, never its password. */
+function describeTarget(connectionString: string): { target: string; user: string } {
+  try {
+    const url = new URL(connectionString)
+    const host = url.hostname || url.searchParams.get('host') || 'localhost'
+    const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || '(the user name)'
+    return { target: `${host}:${url.port || '5432'}/${database}`, user: decodeURIComponent(url.username) || '(default)' }
+  } catch {
+    return { target: '(an unparsable connection string)', user: '(unknown)' }
+  }
+}
+
+const WHAT_WENT_WRONG: Readonly<Record<string, string>> = {
+  '3D000': 'the database does not exist',
+  '28P01': 'the password was refused',
+  '28000': 'the server refused this user',
+  '53300': 'the server has no free connections',
+  '57P03': 'the server is starting or shutting down',
+}
+
+/** Turns a failure to connect into an error that says where to, and why, without the password. */
+function connectFailure(error: unknown, settings: OwnedPoolSettings): DatabaseConnectionError {
+  const { target, user } = describeTarget(settings.connectionString)
+  const state = sqlStateOf(error)
+  const why = (state && WHAT_WENT_WRONG[state]) ?? (error instanceof Error ? error.message : String(error))
+  const detail = error instanceof Error && why !== error.message ? ` (${error.message})` : ''
+  return new DatabaseConnectionError(
+    `cannot connect to PostgreSQL at ${target} as ${user}: ${why}${detail}. The URL came from ${settings.source}.`,
+    target,
+    isTransientDatabaseError(error),
+    { cause: error },
+  )
 }
 
 /**
@@ -40,7 +78,7 @@ export interface OwnedPoolSettings {
  * a terminated backend) is logged; without a listener node-postgres would
  * crash the host process.
  */
-export function createOwnedPgPool(settings: OwnedPoolSettings): pg.Pool {
+export function createOwnedPgPool(settings: OwnedPoolSettings): PostgresPool {
   const pool = new pg.Pool({
     connectionString: settings.connectionString,
     application_name: settings.applicationName,
@@ -59,7 +97,19 @@ export function createOwnedPgPool(settings: OwnedPoolSettings): pg.Pool {
     if (pool.ending) return
     settings.logger.warn({ err: error }, 'idle PostgreSQL connection failed; the pool will replace it')
   })
-  return pool
+  return {
+    async connect() {
+      try {
+        return await pool.connect()
+      } catch (error) {
+        throw connectFailure(error, settings)
+      }
+    },
+    end: () => pool.end(),
+    // kysely 0.29 reads these to cancel a query on a control connection.
+    options: pool.options,
+    Client: (pool as unknown as { Client: unknown }).Client,
+  } as PostgresPool
 }
 
 const listening = new WeakSet<object>()

@@ -38,6 +38,35 @@ export class ConfigurationError extends PlantopsError {
 }
 
 /**
+ * plantops-db could not open a connection to PostgreSQL: refused, unknown
+ * database, bad credentials, too many connections. The message names the host,
+ * port, database and user (never the password) and where the URL came from;
+ * `cause` is the driver's error. `transient` says whether trying again later
+ * can help (a refused or timed-out connection) or the configuration is wrong.
+ *
+ * @example
+ * ```ts
+ * import { DatabaseConnectionError } from 'plantops-db'
+ * await migrateToLatest(db).catch((err) => {
+ *   if (err instanceof DatabaseConnectionError && !err.transient) process.exit(78) // EX_CONFIG
+ *   throw err
+ * })
+ * ```
+ */
+export class DatabaseConnectionError extends PlantopsError {
+  /** `host:port/database`, as connected to. */
+  readonly target: string
+  /** Whether the same connection may succeed later (refused, timed out) rather than being misconfigured. */
+  readonly transient: boolean
+
+  constructor(message: string, target: string, transient: boolean, options?: { cause?: unknown }) {
+    super('CONNECTION', message, options)
+    this.target = target
+    this.transient = transient
+  }
+}
+
+/**
  * A migration failed; nothing of the failed run was applied (PostgreSQL runs
  * the whole run in one transaction). `migration` names the one that failed.
  *

@@ -1,4 +1,11 @@
-import { ConflictError, MissingReferenceError, PlantopsError, ValidationError, type ValidationIssue } from './errors.js'
+import {
+  ConflictError,
+  DatabaseConnectionError,
+  MissingReferenceError,
+  PlantopsError,
+  ValidationError,
+  type ValidationIssue,
+} from './errors.js'
 
 /** What a named constraint protects, so its violation can be told in the caller's words. */
 export interface ConstraintMeaning {
@@ -101,6 +108,7 @@ const TRANSIENT_MESSAGES = [
  * ```
  */
 export function isTransientDatabaseError(error: unknown): boolean {
+  if (error instanceof DatabaseConnectionError) return error.transient
   if (error instanceof PlantopsError) return false
   const state = sqlStateOf(error)
   if (state !== undefined) return state.startsWith('08') || TRANSIENT_SQLSTATES.has(state)
