@@ -45,7 +45,10 @@ function describeTarget(connectionString: string): { target: string; user: strin
     const url = new URL(connectionString)
     const host = url.hostname || url.searchParams.get('host') || 'localhost'
     const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || '(the user name)'
-    return { target: `${host}:${url.port || '5432'}/${database}`, user: decodeURIComponent(url.username) || '(default)' }
+    return {
+      target: `${host}:${url.port || '5432'}/${database}`,
+      user: decodeURIComponent(url.username) || '(default)',
+    }
   } catch {
     return { target: '(an unparsable connection string)', user: '(unknown)' }
   }
