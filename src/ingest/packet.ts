@@ -118,8 +118,45 @@ const backlogSchema = z.object({
  */
 export const sensorPacketSchema = z.union([backlogSchema, singleSchema])
 
-/** A packet before validation. @example `const p: SensorPacket = { deviceId: 'dev_1', humidity: 55 }` */
-export type SensorPacket = z.input<typeof sensorPacketSchema>
+/** A reading's metrics: each a number, or absent / null when the device did not measure it. */
+type MetricValues = { readonly [M in Metric]?: number | null }
+
+/**
+ * When a reading was measured: a `Date`, an ISO-8601 string with an offset,
+ * or epoch seconds / milliseconds (see {@link EPOCH_MILLISECONDS_FROM}).
+ *
+ * @example
+ * ```ts
+ * const times: PacketTime[] = [new Date(), '2026-01-01T00:00:00Z', 1767225600]
+ * ```
+ */
+export type PacketTime = Date | string | number
+
+/**
+ * One reading of a backlog packet.
+ *
+ * @example
+ * ```ts
+ * const reading: SensorReading = { time: '2026-01-01T00:00:00Z', humidity: 60 }
+ * ```
+ */
+export type SensorReading = MetricValues & { readonly time: PacketTime }
+
+/**
+ * A sensor packet as code writes it, so a misspelt metric in a literal
+ * (`soilMoisture` for `soil_moisture`) is a compile error. Payloads from
+ * outside (MQTT, HTTP bodies) are `unknown`: give them to `writer.writeRaw`,
+ * which validates and dead-letters them.
+ *
+ * @example
+ * ```ts
+ * const one: SensorPacket = { deviceId: 'dev_1', soil_moisture: 41.5 }
+ * const backlog: SensorPacket = { deviceId: 'dev_1', readings: [{ time: 1767225600, humidity: 60 }] }
+ * ```
+ */
+export type SensorPacket =
+  | (MetricValues & { readonly deviceId: string; readonly time?: PacketTime; readonly readings?: never })
+  | { readonly deviceId: string; readonly readings: readonly SensorReading[] }
 
 /** One validated reading, ready for a batch. */
 export interface Reading {

@@ -94,7 +94,7 @@ export async function replayRejects(
   for (const letter of letters) {
     const packet = decode(Buffer.from(letter.payload), { deviceId: letter.device_id, source: letter.source })
     const meta = { source: letter.source ?? `replay:${letter.id}`, receivedAt: letter.received_at }
-    receipts.push((await writer.write(packet, meta)).durable)
+    receipts.push((await writer.writeRaw(packet, meta)).durable)
   }
   const outcomes = await Promise.all(receipts)
   if (letters.length > 0) {

@@ -16,6 +16,7 @@ import {
 } from './options.js'
 import { Lane, laneOf, type Running } from './lane.js'
 import type { DeadLetterInput, PacketMeta } from './packet-meta.js'
+import type { SensorPacket } from './packet.js'
 import { replayRejects, type ReplayOptions, type ReplayReport } from './replay.js'
 import { storeFor, type Store } from './store.js'
 import { backoffDelayMs, type BackoffPolicy } from '../util/backoff.js'
@@ -79,11 +80,33 @@ export class TelemetryWriter {
    * Validates a packet and accepts it into the buffer. Resolves once it is
    * accepted, which waits while the buffer is full (backpressure); the
    * receipt's `durable` resolves once its readings are committed or
-   * dead-lettered. An invalid packet is accepted too, and dead-lettered; an
-   * invalid `meta` (a `receivedAt` that is not a valid Date) rejects with a
-   * `ValidationError` and accepts nothing.
+   * dead-lettered. The packet is typed, so a misspelt metric in a literal is
+   * a compile error; values are still checked at run time (ranges, times),
+   * and a packet that fails is accepted and dead-lettered. An invalid `meta`
+   * (a `receivedAt` that is not a valid Date) rejects with a `ValidationError`
+   * and accepts nothing.
+   *
+   * @example
+   * ```ts
+   * const receipt = await writer.write({ deviceId: 'dev_1', soil_moisture: 41.5, time: new Date() })
+   * console.log((await receipt.durable).status) // 'written'
+   * ```
    */
-  write(packet: unknown, meta: PacketMeta = {}): Promise<WriteReceipt> {
+  write(packet: SensorPacket, meta: PacketMeta = {}): Promise<WriteReceipt> {
+    return this.writeRaw(packet, meta)
+  }
+
+  /**
+   * {@link write} for a payload from outside whose shape is not known yet (a
+   * decoded MQTT message, an HTTP body): validated at run time, and
+   * dead-lettered with the reason when it is not a packet.
+   *
+   * @example
+   * ```ts
+   * const receipt = await writer.writeRaw(JSON.parse(body), { source: 'http' })
+   * ```
+   */
+  writeRaw(packet: unknown, meta: PacketMeta = {}): Promise<WriteReceipt> {
     const receivedAtMs = this.#arrival(meta)
     if (typeof receivedAtMs !== 'number') return receivedAtMs
     return this.#enqueue(admitPacket(packet, meta, receivedAtMs, this.#options))

@@ -114,7 +114,7 @@ export function createReceiver(settings: ReceiveSettings): (delivery: Delivery) 
         'so when it was measured is unknown'
       return letter(delivery, 'retained_without_time', detail, route.deviceId)
     }
-    return writer.write(
+    return writer.writeRaw(
       { ...decoded, deviceId: route.deviceId },
       { source, provisionIfUnknown: settings.autoProvision },
     )

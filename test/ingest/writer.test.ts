@@ -132,7 +132,7 @@ describeEachBackend('telemetry writer', (backend) => {
       ['decommissioned_device', { deviceId: retired.id, humidity: 1 }],
     ]
     const outcomes: WriteOutcome[] = []
-    for (const [, packet] of bad) outcomes.push(await (await writer.write(packet, { source: 'test' })).durable)
+    for (const [, packet] of bad) outcomes.push(await (await writer.writeRaw(packet, { source: 'test' })).durable)
     const raw = Buffer.from([0xff, 0x00, 0x7b])
     outcomes.push(
       await (await writer.deadLetter({ payload: raw, reason: 'decode_failed', detail: 'not JSON', source: 'mqtt:x' }))

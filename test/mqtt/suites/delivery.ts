@@ -23,12 +23,12 @@ class RefusingWriter extends TelemetryWriter {
   refused = 0
   victim = ''
 
-  override write(packet: unknown, meta?: PacketMeta): Promise<WriteReceipt> {
+  override writeRaw(packet: unknown, meta?: PacketMeta): Promise<WriteReceipt> {
     if (this.refusing && (packet as { deviceId?: string }).deviceId === this.victim) {
       this.refused += 1
       return Promise.reject(new Error('the store is not taking this device right now'))
     }
-    return super.write(packet, meta)
+    return super.writeRaw(packet, meta)
   }
 }
 
