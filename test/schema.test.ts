@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest'
 import {
   ValidationError,
   createDatabase,
+  createHostMigrator,
   createRepositories,
   createTelemetryWriter,
   migrateToLatest,
@@ -87,6 +88,34 @@ describe("schema: plantops-db's tables apart from the host's", () => {
       await host.close()
     }
   })
+})
+
+it("host migrations on the host's db, plantops-db's in its schema: each in its own place", async () => {
+  const { PGlite } = await import('@electric-sql/pglite')
+  const host = new PGlite()
+  const hostDb = createDatabase({ pglite: host })
+  const ours = createDatabase({ pglite: host, schema: 'plantops' })
+  try {
+    const createWateringLog = {
+      up: async (db: Kysely<any>) => {
+        await sql`CREATE TABLE watering_log (id SERIAL PRIMARY KEY,
+          plant_id TEXT REFERENCES plantops.plants(id), millilitres INTEGER NOT NULL)`.execute(db)
+      },
+    }
+    const migrator = await createHostMigrator(
+      hostDb,
+      { '001_create_watering_log': createWateringLog },
+      { plantopsDb: ours, plantops: { logger: false } },
+    )
+    const result = await migrator.migrateToLatest()
+    expect(result.error).toBeUndefined()
+    expect(await tablesInSchema(hostDb, 'public')).toEqual(['host_migrations', 'host_migrations_lock', 'watering_log'])
+    expect(await tablesInSchema(hostDb, 'plantops')).toEqual(OUR_TABLES)
+  } finally {
+    await hostDb.destroy()
+    await ours.destroy()
+    await host.close()
+  }
 })
 
 describeServer("schema: plantops-db's tables apart from the host's", () => {

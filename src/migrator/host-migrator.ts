@@ -19,6 +19,12 @@ export interface HostMigratorOptions {
   readonly migrationTable?: string
   /** Options for bringing plantops-db's own migrations up to date first. */
   readonly plantops?: MigratorOptions
+  /**
+   * The `db` plantops-db's migrations run on, when it is not the host's: with
+   * `createDatabase({ schema })`, pass that one here and the host's own `db`
+   * (whose tables stay where the host keeps them) as the first argument.
+   */
+  readonly plantopsDb?: Kysely<any>
 }
 
 const optionsSchema = z.strictObject({
@@ -30,6 +36,11 @@ const optionsSchema = z.strictObject({
     })
     .default('host_migrations'),
   plantops: z.custom<MigratorOptions>((value) => typeof value === 'object' && value !== null).optional(),
+  plantopsDb: z
+    .custom<Kysely<any>>((value) => typeof (value as { transaction?: unknown } | null)?.transaction === 'function', {
+      message: 'must be a Kysely instance',
+    })
+    .optional(),
 })
 
 /**
@@ -60,8 +71,8 @@ export async function createHostMigrator(
   migrations: Readonly<Record<string, Migration>>,
   options: HostMigratorOptions = {},
 ): Promise<MigratorLike> {
-  const { migrationTable, plantops } = validate(optionsSchema, options, 'host migrator options')
-  await migrateToLatest(db, plantops ?? {})
+  const { migrationTable, plantops, plantopsDb } = validate(optionsSchema, options, 'host migrator options')
+  await migrateToLatest(plantopsDb ?? db, plantops ?? {})
   const { Migrator } = await migrationApi()
   return new Migrator({
     db,
