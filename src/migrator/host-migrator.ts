@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely'
 import { z } from 'zod'
 import type { Migration } from '../schema/migration.js'
 import { validate } from '../util/validate.js'
+import { sqlIdentifier } from '../schema/fields.js'
 import { migrationApi, type MigratorLike } from './kysely-migration.js'
 import { migrateToLatest } from './migrator.js'
 import { MIGRATION_TABLE, type MigratorOptions } from './options.js'
@@ -28,9 +29,7 @@ export interface HostMigratorOptions {
 }
 
 const optionsSchema = z.strictObject({
-  migrationTable: z
-    .string()
-    .regex(/^[a-z_][a-z0-9_]{0,57}$/, 'must be a lower-case SQL identifier of at most 58 characters')
+  migrationTable: sqlIdentifier(58)
     .refine((name) => name !== MIGRATION_TABLE && name !== 'schema_migrations', {
       message: `must not be plantops-db's own migration table ("${MIGRATION_TABLE}") or "schema_migrations"`,
     })

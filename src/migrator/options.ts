@@ -2,6 +2,7 @@ import type { TimescaleMode } from '../schema/timescaledb.js'
 import { z } from 'zod'
 import { loggerOption, resolveLogger, type Logger } from '../util/logger.js'
 import { validate } from '../util/validate.js'
+import { sqlIdentifier } from '../schema/fields.js'
 
 /**
  * The table where plantops-db records its applied migrations, by default
@@ -74,10 +75,8 @@ const optionsSchema = z.strictObject({
   timescaledb: z.enum(['auto', 'require', 'off']).default('auto'),
   unknownMigrations: z.enum(['warn', 'error']).default('warn'),
   logger: loggerOption,
-  migrationTable: z
-    .string()
-    .regex(/^[a-z_][a-z0-9_]{0,57}$/, 'must be a lower-case SQL identifier of at most 58 characters')
-    .optional(),
+  // 58, so the lock table's `_lock` still fits PostgreSQL's 63.
+  migrationTable: sqlIdentifier(58).optional(),
 })
 
 /** Validates {@link MigratorOptions} (unknown keys refused) and fills in the defaults. */

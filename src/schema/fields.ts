@@ -41,3 +41,16 @@ export const finiteNumber = z
   .number()
   .refine(Number.isFinite, { message: 'must be a finite number' })
   .transform(withoutNegativeZero)
+
+/**
+ * A lower-case SQL identifier of at most `maxLength` characters: a table or
+ * schema name that needs no quoting anywhere and reads the same in `psql`.
+ */
+export function sqlIdentifier(maxLength: number) {
+  return z
+    .string()
+    .regex(
+      new RegExp(`^[a-z_][a-z0-9_]{0,${maxLength - 1}}$`),
+      `must be a lower-case SQL identifier (letters, digits, "_") of at most ${maxLength} characters`,
+    )
+}
