@@ -5,7 +5,9 @@ import { sqlIdentifier } from '../schema/fields.js'
  * A PostgreSQL schema name plantops-db may own: a lower-case identifier, so
  * it needs no quoting anywhere and reads the same in `psql`.
  */
-export const schemaName = sqlIdentifier(63).refine((name) => !name.startsWith('pg_') && name !== 'information_schema', { message: 'is reserved by PostgreSQL' })
+export const schemaName = sqlIdentifier(63).refine((name) => !name.startsWith('pg_') && name !== 'information_schema', {
+  message: 'is reserved by PostgreSQL',
+})
 
 /**
  * The search_path of a plantops-db connection with a schema of its own: that
