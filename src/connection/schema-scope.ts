@@ -43,8 +43,10 @@ export function schemaScopedPool(pool: PostgresPool, schema: string): PostgresPo
     }
     // pg-pool assigns `release` on every checkout; this one restores the path first.
     const release = client.release.bind(client) as (error?: unknown) => void
-    client.release = () => {
+    client.release = (discard?: unknown) => {
       client.release = release
+      // A client released with an error (kysely 0.29 discards one that failed) is destroyed, not reused.
+      if (discard) return release(discard)
       client.query("SELECT set_config('search_path', $1, false)", [previous]).then(
         () => release(),
         (error: unknown) => release(error),

@@ -87,9 +87,10 @@ const TRANSIENT_NODE_CODES = new Set([
   'EHOSTUNREACH',
 ])
 
-/** node-postgres reports some connection losses only in words. */
+/** node-postgres (and kysely 0.29, which discards a connection that failed) report some losses only in words. */
 const TRANSIENT_MESSAGES = [
   'Connection terminated',
+  'connection has been discarded',
   'connection timeout',
   'timeout exceeded when trying to connect',
   'Client has encountered a connection error',
