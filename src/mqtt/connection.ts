@@ -73,6 +73,13 @@ export interface ConnectionSpec {
   closing(): boolean
 }
 
+/** The ingestor's own order markers on one connection: a topic of their own, and who hears of each. */
+export interface MarkerRoute {
+  readonly topic: string
+  /** Called with the payload of each marker this connection receives. */
+  onMarker(payload: Buffer): void
+}
+
 /** A broker that answered CONNECT by refusing the protocol version (3.1.1's return code 1, MQTT 5's reason 0x84). */
 export function isProtocolRefusal(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code
@@ -93,6 +100,7 @@ export class BrokerConnection {
   /** What the broker answered to the first CONNECT. */
   #connack: IConnackPacket | undefined
   #filters: readonly string[] = []
+  #marker: MarkerRoute | undefined
   #received = 0
   #lastMessageAt = 0
   #idleTimer: NodeJS.Timeout | undefined
@@ -144,18 +152,25 @@ export class BrokerConnection {
     return connection
   }
 
-  /** Subscribes at QoS 1 (MQTT 5: retained messages only for a subscription the session did not have). */
-  async subscribe(filters: readonly string[]): Promise<void> {
+  /** Whether the broker said in CONNACK that it has no shared subscriptions (only MQTT 5 brokers can say so). */
+  get sharedSubscriptionsRefused(): boolean {
+    return this.#connack?.properties?.sharedSubscriptionAvailable === false
+  }
+
+  /**
+   * Subscribes at QoS 1 (MQTT 5: retained messages only for a subscription
+   * the session did not have). With `marker`, also to the ingestor's order
+   * markers, unshared, first: they travel in the same queue as the messages.
+   */
+  async subscribe(filters: readonly string[], marker?: MarkerRoute): Promise<void> {
     // MQTT 5 brokers say in CONNACK when they have no shared subscriptions; 3.1.1 cannot tell.
-    if (
-      filters.some((filter) => filter.startsWith('$share/')) &&
-      this.#connack?.properties?.sharedSubscriptionAvailable === false
-    ) {
+    if (filters.some((filter) => filter.startsWith('$share/')) && this.sharedSubscriptionsRefused) {
       throw new ConfigurationError(
         'the broker does not support shared subscriptions ($share/…): use one connection and no shareGroup',
       )
     }
-    this.#filters = filters
+    this.#marker = marker
+    this.#filters = marker ? [marker.topic, ...filters] : filters
     await this.#subscribe()
     if (filters.some((filter) => filter.startsWith('$share/'))) {
       // Mosquitto 2.0 brings a persistent session back after its own restart without its shared
@@ -243,11 +258,18 @@ export class BrokerConnection {
   }
 
   #handle(packet: mqtt.IPublishPacket, callback: (error?: Error) => void): void {
-    this.#received += 1
-    this.#noteArrival()
     const acks = this.#acks
     const acknowledged = acks !== undefined && packet.qos > 0 && packet.messageId !== undefined
     const generation = acks?.generation ?? 0
+    if (this.#marker && packet.topic === this.#marker.topic) {
+      // Ours, carrying no data: acknowledged in turn with the messages before it.
+      if (acknowledged) acks.hold(packet.messageId!, Promise.resolve(), generation)
+      this.#marker.onMarker(Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload))
+      callback()
+      return
+    }
+    this.#received += 1
+    this.#noteArrival()
     const never = () => {
       // Never acknowledged: the broker sends it again to this session, or to another member of the group.
       if (acknowledged) acks.hold(packet.messageId!, rejected(), generation)

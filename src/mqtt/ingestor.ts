@@ -1,8 +1,10 @@
 import type { MqttClient } from 'mqtt'
+import { randomBytes } from 'node:crypto'
 import { BrokerConnection, isProtocolRefusal, type ConnectionSpec, type ConnectionStats } from './connection.js'
 import { resolveIngestorOptions, type MqttIngestorOptions, type ResolvedIngestorOptions } from './options.js'
+import { OrderBarrier } from './order-barrier.js'
 import { createReceiver } from './receive.js'
-import { prefixLayout, sharedFilters } from './topics.js'
+import { markerTopic, prefixLayout, sharedFilters } from './topics.js'
 import { sleep } from '../util/sleep.js'
 
 export type { MqttIngestorOptions } from './options.js'
@@ -81,6 +83,37 @@ function shareGroupOf(settings: ResolvedIngestorOptions, connections: number): s
   return connections > 1 ? `plantops-${settings.clientId.replace(/[/#+]/g, '_')}` : undefined
 }
 
+/** The default: two connections where the broker can be trusted to share a stream between them (see `connections`). */
+function connectionCount(settings: ResolvedIngestorOptions, first: BrokerConnection): number {
+  if (settings.connections !== undefined) return settings.connections
+  return first.stats().protocolVersion === 5 && !first.sharedSubscriptionsRefused ? 2 : 1
+}
+
+/**
+ * Order markers for an ingestor whose connections split the stream: published
+ * on the first connection, received on each; a marker of an earlier process
+ * (queued in a persistent session) carries another nonce and is ignored.
+ */
+function orderMarkers(topic: string, first: BrokerConnection, count: number, settings: ResolvedIngestorOptions) {
+  const nonce = randomBytes(6).toString('hex')
+  const barrier = new OrderBarrier(
+    count,
+    (round) =>
+      first.client.publish(topic, `${nonce}:${round}`, { qos: 1 }, (error) => {
+        if (error) settings.logger.warn({ err: error, topic }, 'could not publish an order marker')
+      }),
+    settings.logger,
+  )
+  const routeFor = (index: number) => ({
+    topic,
+    onMarker(payload: Buffer) {
+      const [from, round] = payload.toString('utf8').split(':')
+      if (from === nonce) barrier.received(index, Number(round))
+    },
+  })
+  return { barrier, routeFor }
+}
+
 /** The first connection: MQTT 5 unless told otherwise, and 3.1.1 (with one warning) when the broker refuses 5. */
 async function connectFirst(
   settings: ResolvedIngestorOptions,
@@ -133,6 +166,7 @@ export async function createMqttIngestor(options: MqttIngestorOptions): Promise<
   const layout = settings.topics ?? prefixLayout(settings.topicPrefix)
   const counters = { deadLettered: 0, statusUpdates: 0 }
   let closing = false
+  let barrier: OrderBarrier | undefined
   const receive = createReceiver({
     writer,
     layout,
@@ -141,6 +175,7 @@ export async function createMqttIngestor(options: MqttIngestorOptions): Promise<
     autoProvision: settings.autoProvision,
     onDeadLetter: () => (counters.deadLettered += 1),
     onStatusApplied: () => (counters.statusUpdates += 1),
+    afterEarlierMessages: () => barrier?.afterEarlierMessages(),
   })
   const spec = (clientId: string, protocolVersion: 4 | 5): ConnectionSpec => ({
     url: settings.url,
@@ -158,15 +193,18 @@ export async function createMqttIngestor(options: MqttIngestorOptions): Promise<
 
   const first = await connectFirst(settings, spec)
   const { protocolVersion } = first.stats()
-  const count = settings.connections
+  const count = connectionCount(settings, first)
   const filters = sharedFilters(layout.filters, shareGroupOf(settings, count))
+  const markers = count > 1 ? orderMarkers(markerTopic(settings.clientId), first, count, settings) : undefined
+  barrier = markers?.barrier
   const connections = [first]
   try {
-    await first.subscribe(filters)
-    for (const id of connectionIds(settings.clientId, count).slice(1)) {
+    await first.subscribe(filters, markers?.routeFor(0))
+    for (const [index, id] of connectionIds(settings.clientId, count).entries()) {
+      if (index === 0) continue
       const connection = await BrokerConnection.connect(spec(id, protocolVersion))
       connections.push(connection)
-      await connection.subscribe(filters)
+      await connection.subscribe(filters, markers?.routeFor(index))
     }
   } catch (error) {
     await Promise.all(connections.map((c) => c.end(false)))
@@ -193,6 +231,8 @@ export async function createMqttIngestor(options: MqttIngestorOptions): Promise<
       }),
     async close(closeOptions = {}) {
       const forget = closeOptions.forgetSession === true
+      // Statuses waiting for their order marker are written now, in the order they arrived.
+      barrier?.releaseAll()
       // Leaving for good: unsubscribe first, so a share group's other members take the whole stream
       // while this one writes what the broker had already sent or queued for it.
       if (forget) await Promise.all(connections.map((c) => c.unsubscribe()))

@@ -57,11 +57,20 @@ export interface MqttIngestorOptions {
    * (on a stock Mosquitto with MQTT 5: 65,535 in flight and 1,000 queued,
    * then it drops; EMQX: 32 and 1,000; HiveMQ: 50 and 1,000), so N
    * connections absorb N times the burst or outage and, on a small window,
-   * N times the rate. The price: the broker deals a device's messages out to
-   * the connections in turn, so their order, and a status's order with the
-   * readings around it, is no longer kept. Needs a broker with shared
-   * subscriptions (Mosquitto, also for 3.1.1; EMQX; HiveMQ; not aedes, which
-   * accepts `$share` and never delivers). Default 1.
+   * N times the rate. The broker deals a device's messages out to the
+   * connections in turn; readings do not mind (each has its time, and
+   * repeats are absorbed), and a status is held back until everything the
+   * broker sent before it has arrived (an order marker the ingestor
+   * publishes to `plantops-ingestors/<clientId>/order` and each connection
+   * receives), so a last will still lands after the readings before it.
+   * Needs a broker with shared subscriptions (Mosquitto, also for 3.1.1;
+   * EMQX; HiveMQ; not aedes, which accepts `$share` and never delivers).
+   *
+   * Default: 2 when MQTT 5 is spoken and the broker did not say it lacks
+   * shared subscriptions (one stock-Mosquitto session holds 66,535
+   * unacknowledged messages at most, less than a burst a fleet can send
+   * while the database commits; two hold twice that); otherwise 1, since an
+   * MQTT 3.1.1 broker cannot say whether it delivers shared subscriptions.
    */
   readonly connections?: number
   /**
@@ -130,7 +139,7 @@ const optionsSchema = z.strictObject({
     .string()
     .regex(/^[^/#+]+$/, { message: 'must be one topic level without wildcards' })
     .optional(),
-  connections: z.number().int().min(1).max(64).default(1),
+  connections: z.number().int().min(1).max(64).optional(),
   autoProvision: z.boolean().default(false),
   delivery: z.enum(['at-least-once', 'at-most-once']).default('at-least-once'),
   decode: z.custom<PayloadDecoder>((v) => typeof v === 'function').optional(),

@@ -24,6 +24,12 @@ export interface ReceiveSettings {
   readonly onDeadLetter: () => void
   /** Called once a status message was applied. */
   readonly onStatusApplied: () => void
+  /**
+   * With several connections: resolves once everything the broker sent
+   * before a status has arrived, so the status joins its device's lane
+   * behind those readings (see `OrderBarrier`).
+   */
+  readonly afterEarlierMessages?: (() => Promise<void> | undefined) | undefined
 }
 
 /** Whether a telemetry payload says when it was measured (top-level `time`, or a `time` on every reading). */
@@ -64,6 +70,19 @@ export function createReceiver(settings: ReceiveSettings): (delivery: Delivery) 
     })
   }
 
+  const writeStatusInOrder = async (
+    deviceId: string,
+    status: 'online' | 'offline',
+    source: string,
+  ): Promise<WriteReceipt> => {
+    const meta = { source, receivedAt: new Date() }
+    const earlier = settings.afterEarlierMessages?.()
+    if (!earlier) return writer.writeStatus(deviceId, status, meta)
+    // The connection reads on meanwhile (its own order marker must get through); the PUBACK waits for this.
+    const durable = earlier.then(() => writer.writeStatus(deviceId, status, meta)).then((receipt) => receipt.durable)
+    return { durable }
+  }
+
   return async (delivery) => {
     const { topic, payload } = delivery
     const route = layout.route(topic)
@@ -87,7 +106,7 @@ export function createReceiver(settings: ReceiveSettings): (delivery: Delivery) 
     if (route.channel === 'status') {
       const status = statusOf(decoded)
       if (!status) return letter(delivery, 'schema', 'a status is "online" or "offline"', route.deviceId)
-      const receipt = await writer.writeStatus(route.deviceId, status, { source })
+      const receipt = await writeStatusInOrder(route.deviceId, status, source)
       receipt.durable.then(
         (outcome) => outcome.status === 'written' && settings.onStatusApplied(),
         () => {},

@@ -71,3 +71,11 @@ export function prefixLayout(prefix: string): TopicLayout {
 export function sharedFilters(filters: readonly string[], shareGroup: string | undefined): string[] {
   return filters.map((filter) => (shareGroup ? `$share/${shareGroup}/${filter}` : filter))
 }
+
+/**
+ * Where an ingestor with several connections publishes its order markers:
+ * outside every device's topics, one topic per ingestor (by client id).
+ */
+export function markerTopic(clientId: string): string {
+  return `plantops-ingestors/${clientId.replace(/[/#+]/g, '_')}/order`
+}

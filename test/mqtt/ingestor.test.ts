@@ -298,8 +298,16 @@ function suite(kind: BrokerKind, backend: Backend) {
     expect(await count(device.id)).toBe(10)
   })
 
-  for (const shareGroup of kind.name === 'own mosquitto' ? [undefined, 'restarted-group'] : []) {
-    it(`reconnects after the broker restarts, and loses nothing published at QoS 1${shareGroup ? ' (share group: subscribed again)' : ''}`, async () => {
+  // One connection's plain subscription is restored from the broker's persistence and has no gap. The default
+  // two connections share a group (as does a shareGroup), which Mosquitto 2.0 forgets in a restart: they
+  // subscribe again, and the test waits for that, since what is published before matches no one.
+  const restartCases = [
+    { label: 'one connection', options: { connections: 1 }, shared: false },
+    { label: 'default connections: subscribed again', options: {}, shared: true },
+    { label: 'share group: subscribed again', options: { shareGroup: 'restarted-group' }, shared: true },
+  ]
+  for (const { label, options, shared: shareGroup } of kind.name === 'own mosquitto' ? restartCases : []) {
+    it(`reconnects after the broker restarts, and loses nothing published at QoS 1 (${label})`, async () => {
       const own = await startMosquitto({
         persistent: true,
         config: ['max_inflight_messages 0', 'max_queued_messages 100000'],
@@ -313,7 +321,7 @@ function suite(kind: BrokerKind, backend: Backend) {
           writer,
           clientId: `ingest-restart-${randomBytes(3).toString('hex')}`,
           topicPrefix,
-          shareGroup,
+          ...options,
           logger: false,
         })
         open.push({ ingestor, writer })
@@ -326,7 +334,9 @@ function suite(kind: BrokerKind, backend: Backend) {
         const sent: Promise<unknown>[] = []
         for (let i = 0; i < 600; i += 1) {
           if (i === 300) {
-            const reconnected = new Promise((resolve) => ingestor.client.once('connect', resolve))
+            const reconnected = Promise.all(
+              ingestor.clients.map((client) => new Promise((resolve) => client.once('connect', resolve))),
+            )
             if (shareGroup) await Promise.all(sent) // nothing of the sender's in flight across the gap
             await own.restart()
             // Mosquitto 2.0 loses shared subscriptions in a restart: what is published before the ingestor

@@ -150,6 +150,39 @@ function deliverySuite(kind: BrokerKind, backend: Backend): void {
     expect(await rows(device)).toEqual({ n: 1, distinct: 1 })
   })
 
+  it('with the default connections, a last will lands after every reading sent before it, even from a connection that dropped', async () => {
+    const topicPrefix = prefix()
+    const fleet = await Promise.all(Array.from({ length: 30 }, () => provision()))
+    const { ingestor, writer } = await start(topicPrefix)
+    const connections = ingestor.stats().connections.length
+    expect(connections).toBe(kind.name === 'aedes' ? 1 : 2)
+    // One connection drops (as a network blip would) while each device sends readings and then its last
+    // will: the broker keeps dealing messages out in turn, queueing the dropped connection's share in its
+    // session, so a status can arrive on the live connection long before readings sent ahead of it.
+    const dropped = ingestor.clients[connections - 1]!
+    dropped.stream.destroy()
+    await eventually(() => !dropped.connected, 'the connection is down')
+    // Three messages a device, so its status falls on each connection in turn.
+    for (const device of fleet) {
+      for (let i = 0; i < 2; i += 1)
+        await publisher.publishAsync(
+          `${topicPrefix}/${device}/telemetry`,
+          JSON.stringify({ time: base + i * 1000, humidity: i }),
+          { qos: 1 },
+        )
+      await publisher.publishAsync(`${topicPrefix}/${device}/status`, 'offline', { qos: 1 })
+    }
+    await eventually(
+      () => ingestor.stats().statusUpdates === fleet.length && writer.stats().written === fleet.length * 2,
+      'every reading and every status is applied, the dropped connection back',
+      30_000,
+    )
+    const statuses = await m.t.db.selectFrom('devices').select(['id', 'status']).where('id', 'in', fleet).execute()
+    expect(statuses.filter((d) => d.status !== 'offline')).toEqual([])
+    expect(statuses).toHaveLength(fleet.length)
+    for (const device of fleet) expect(await rows(device)).toEqual({ n: 2, distinct: 2 })
+  }, 60_000)
+
   it('does not store a retained reading twice: with its own time once, without one only as a dead letter', async () => {
     const topicPrefix = prefix()
     const [timed, untimed] = [await provision(), await provision()]
