@@ -263,7 +263,7 @@ export class BrokerConnection {
     const generation = acks?.generation ?? 0
     if (this.#marker && packet.topic === this.#marker.topic) {
       // Ours, carrying no data: acknowledged in turn with the messages before it.
-      if (acknowledged) acks.hold(packet.messageId!, Promise.resolve(), generation)
+      if (acknowledged) acks.holdOurs(packet.messageId!, generation)
       this.#marker.onMarker(Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload))
       callback()
       return

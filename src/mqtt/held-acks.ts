@@ -6,7 +6,7 @@ type SendPacket = (
   cb?: (error?: Error) => void,
   ...rest: unknown[]
 ) => void
-type Held = { ready: boolean; dead: boolean; generation: number; send: () => void }
+type Held = { ready: boolean; dead: boolean; generation: number; ours: boolean; send: () => void }
 /** A PUBACK for a message of a connection that is gone: never sent on the next one. */
 const STALE = Symbol('stale')
 
@@ -33,6 +33,9 @@ export class HeldAcks {
   #queue: Held[] = []
   #head = 0
   #generation = 0
+  /** Ids, then queued PUBACKs, of the ingestor's own messages (order markers): held in turn, never counted. */
+  readonly #oursPending = new Set<number>()
+  #oursQueued = 0
   /** PUBACKs sent since the start. */
   acknowledged = 0
 
@@ -53,13 +56,16 @@ export class HeldAcks {
         packet.cmd === 'puback' && packet.messageId !== undefined ? this.#pending.get(packet.messageId) : undefined
       if (durable === undefined) return original.call(client, packet, cb, ...rest)
       this.#pending.delete(packet.messageId!)
+      const ours = this.#oursPending.delete(packet.messageId!)
       if (durable === STALE) return cb?.()
       const held: Held = {
         ready: false,
         dead: false,
         generation: this.#generation,
+        ours,
         send: () => original.call(client, packet, undefined, ...rest),
       }
+      if (ours) this.#oursQueued += 1
       this.#queue.push(held)
       durable.then(
         () => {
@@ -90,23 +96,35 @@ export class HeldAcks {
     this.#pending.set(messageId, generation === this.#generation ? durable : STALE)
   }
 
+  /**
+   * The ingestor's own message (an order marker): acknowledged in turn with
+   * the messages before it, but not counted in `size`, which is about data.
+   */
+  holdOurs(messageId: number, generation = this.#generation): void {
+    this.hold(messageId, Promise.resolve(), generation)
+    if (generation === this.#generation) this.#oursPending.add(messageId)
+  }
+
   /** The connection is gone: PUBACKs still held belong to it and must not reach the next one. */
   reset(): void {
     this.#generation += 1
     this.#pending.clear()
+    this.#oursPending.clear()
+    this.#oursQueued = 0
     this.#queue = []
     this.#head = 0
   }
 
-  /** PUBACKs still held. */
+  /** PUBACKs of data messages still held. */
   get size(): number {
-    return this.#queue.length - this.#head + this.#pending.size
+    return this.#queue.length - this.#head - this.#oursQueued + this.#pending.size - this.#oursPending.size
   }
 
   #release(): void {
     while (this.#head < this.#queue.length && (this.#queue[this.#head]!.ready || this.#queue[this.#head]!.dead)) {
       const held = this.#queue[this.#head]!
       this.#head += 1
+      if (held.ours) this.#oursQueued -= 1
       if (held.ready && held.generation === this.#generation) {
         held.send()
         this.acknowledged += 1

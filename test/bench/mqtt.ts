@@ -118,10 +118,10 @@ async function ingest(delivery: 'at-least-once' | 'at-most-once', count: number,
   const prefix = `bench-${randomBytes(3).toString('hex')}`
   const latencies: number[] = []
   const writer = createTelemetryWriter(db, { logger: false, ...(rate > 0 && { maxBatchAgeMs: 100 }) })
-  const write = writer.write.bind(writer)
+  const writeRaw = writer.writeRaw.bind(writer)
   // Latency: from the publisher's clock in the payload to the moment the reading is durable.
-  writer.write = async (packet, meta) => {
-    const receipt = await write(packet, meta)
+  writer.writeRaw = async (packet, meta) => {
+    const receipt = await writeRaw(packet, meta)
     const sentAt = (packet as { sentAt?: number }).sentAt
     if (rate > 0 && sentAt !== undefined) void receipt.durable.then(() => latencies.push(Date.now() - sentAt))
     return receipt
@@ -177,10 +177,12 @@ async function stockBroker(count: number, rate: number, options: { protocolVersi
     })
     const { started, done } = await publish(prefix, count, rate, broker.url)
     await done
-    // Stored is final once nothing more arrives for two seconds (what the broker dropped never will).
+    // Stored is final once nothing is held and nothing more arrives for two seconds (what the broker
+    // dropped never will); a slow commit holds PUBACKs, so it is waited for.
     let last = -1
     let lastChange = performance.now()
-    while (writer.stats().written < count && performance.now() - lastChange < 2_000) {
+    const settled = () => ingestor.stats().heldAcks === 0 && performance.now() - lastChange >= 2_000
+    while (writer.stats().written < count && !settled()) {
       if (writer.stats().written !== last) [last, lastChange] = [writer.stats().written, performance.now()]
       await new Promise((resolve) => setTimeout(resolve, 5))
     }
