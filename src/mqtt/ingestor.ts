@@ -148,8 +148,10 @@ const LEAVE_QUIET_MS = 100
  *   after a crash the broker redelivers what was not durable and deduplication absorbs the repeats.
  * - **MQTT 5** by default, asking the broker for a window of 65,535 unacknowledged messages; falls back to
  *   3.1.1 (with one warning) when the broker refuses 5.
- * - Status messages (`online` / `offline`, including a last will) go through the writer, in order with the
- *   device's readings.
+ * - **Two connections** by default on MQTT 5 (one on 3.1.1), in one share group, so the broker's windows
+ *   and queues add up (see `connections`).
+ * - Status messages (`online` / `offline`, including a last will) go through the writer, behind every
+ *   reading the broker sent before them, whichever connection those came on.
  *
  * @example
  * ```ts

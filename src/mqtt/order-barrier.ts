@@ -94,9 +94,9 @@ export class OrderBarrier {
         this.#warned = true
         this.#logger.warn(
           { waitedMs: GIVE_UP_MS },
-          'the ingestor’s order markers did not come back on every connection, so a status is applied without ' +
-            'waiting for readings still on their way: check that the broker lets the ingestor publish and ' +
-            'subscribe to its marker topic (see the README on several connections)',
+          'the ingestor’s order marker did not come back on every connection within 15 s (a connection is down, ' +
+            'the broker’s queue for it is full, or its ACL refuses the marker topic), so statuses are applied ' +
+            'without waiting for readings still on their way; see the README on several connections',
         )
       }
       this.#release(stale)
