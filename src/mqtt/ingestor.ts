@@ -96,13 +96,17 @@ function connectionCount(settings: ResolvedIngestorOptions, first: BrokerConnect
  */
 function orderMarkers(topic: string, first: BrokerConnection, count: number, settings: ResolvedIngestorOptions) {
   const nonce = randomBytes(6).toString('hex')
+  let publishFailed = false
   const barrier = new OrderBarrier(
     count,
     (round) =>
       first.client.publish(topic, `${nonce}:${round}`, { qos: 1 }, (error) => {
-        if (error) settings.logger.warn({ err: error, topic }, 'could not publish an order marker')
+        if (!error || publishFailed) return
+        publishFailed = true
+        settings.logger.warn({ err: error, topic }, 'the broker refused an order marker')
       }),
     settings.logger,
+    topic,
   )
   const routeFor = (index: number) => ({
     topic,

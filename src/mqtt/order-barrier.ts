@@ -39,15 +39,27 @@ export class OrderBarrier {
   #timer: NodeJS.Timeout | undefined
   #progressAt = 0
   #warned = false
+  /** Markers never came back on some connection: statuses no longer wait for them. */
+  #off = false
 
-  constructor(connections: number, publish: (round: number) => void, logger: Logger) {
+  constructor(
+    connections: number,
+    publish: (round: number) => void,
+    logger: Logger,
+    readonly topic: string,
+  ) {
     this.#seen = new Array<number>(connections).fill(0)
     this.#publish = publish
     this.#logger = logger
   }
 
-  /** Resolves once every message the broker sent before now has arrived on every connection. */
-  afterEarlierMessages(): Promise<void> {
+  /**
+   * Resolves once every message the broker sent before now has arrived on
+   * every connection; `undefined` (nothing to wait for) once the markers are
+   * known not to come back.
+   */
+  afterEarlierMessages(): Promise<void> | undefined {
+    if (this.#off) return undefined
     return new Promise((resolve) => {
       this.#waiters.push({ round: this.#published + 1, since: performance.now(), resolve })
       this.#schedule()
@@ -90,18 +102,35 @@ export class OrderBarrier {
     const now = performance.now()
     const stale = (waiter: Waiter) => now - waiter.since >= GIVE_UP_MS
     if (this.#waiters.some(stale)) {
-      if (!this.#warned) {
-        this.#warned = true
-        this.#logger.warn(
-          { waitedMs: GIVE_UP_MS },
-          'the ingestor’s order marker did not come back on every connection within 15 s (a connection is down, ' +
-            'the broker’s queue for it is full, or its ACL refuses the marker topic), so statuses are applied ' +
-            'without waiting for readings still on their way; see the README on several connections',
-        )
-      }
-      this.#release(stale)
+      // Never one marker on some connection: the path itself is closed (Mosquitto grants a subscription its
+      // ACL forbids, then delivers nothing), so waiting again would only delay every status by GIVE_UP_MS.
+      if (this.#seen.some((round) => round === 0)) this.#giveUpForGood()
+      else this.#warnOnce()
+      this.#release(this.#off ? () => true : stale)
     }
     if (this.#waiters.length > 0 && now - this.#progressAt >= REPUBLISH_MS) this.#schedule()
+  }
+
+  #warnOnce(): void {
+    if (this.#warned) return
+    this.#warned = true
+    this.#logger.warn(
+      { topic: this.topic, waitedMs: GIVE_UP_MS },
+      'an order marker did not come back on every connection within 15 s (a connection is down, or the ' +
+        'broker’s queue for it is full): statuses waiting for it are applied without waiting for readings ' +
+        'still on their way',
+    )
+  }
+
+  #giveUpForGood(): void {
+    this.#off = true
+    this.#logger.warn(
+      { topic: this.topic, waitedMs: GIVE_UP_MS },
+      `the ingestor’s order markers on "${this.topic}" never came back on every connection: the broker probably ` +
+        'refuses that topic (an ACL). Statuses are applied as they arrive from now on, and one arriving on one ' +
+        'connection may overtake a reading on another. Let the ingestor read and write that topic, or use ' +
+        'connections: 1',
+    )
   }
 
   #release(which: (waiter: Waiter) => boolean): void {
