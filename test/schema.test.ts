@@ -88,6 +88,28 @@ describe("schema: plantops-db's tables apart from the host's", () => {
       await host.close()
     }
   })
+
+  it("another install's records in public.plantops_migrations are not taken for ours before our schema has any", async () => {
+    const { PGlite } = await import('@electric-sql/pglite')
+    const host = new PGlite()
+    try {
+      // public comes after plantops on the search_path: a lookup by search_path would find this table first.
+      await host.exec(
+        'CREATE TABLE plantops_migrations (name TEXT PRIMARY KEY, timestamp TEXT NOT NULL); ' +
+          "INSERT INTO plantops_migrations VALUES ('999_from_another_install', '2026-01-01T00:00:00.000Z')",
+      )
+      const db = createDatabase({ pglite: host, schema: 'plantops' })
+      const report = await migrateToLatest(db, { logger: false })
+      expect(report.unknown).toEqual([])
+      expect(report.applied).toEqual(ALL_MIGRATIONS)
+      await db.destroy()
+      expect((await host.query('SELECT name FROM public.plantops_migrations')).rows).toEqual([
+        { name: '999_from_another_install' },
+      ])
+    } finally {
+      await host.close()
+    }
+  })
 })
 
 it("host migrations on the host's db, plantops-db's in its schema: each in its own place", async () => {

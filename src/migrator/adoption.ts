@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely'
 import { MigrationError } from '../errors/errors.js'
 import type { Bookkeeping } from './bookkeeping.js'
+import { columnsOfTables } from './catalog.js'
 
 /**
  * The earlier Python service's six migrations, which plantops-db ships
@@ -36,14 +37,6 @@ function recordAsApplied(table: string, names: readonly string[], timestamps: re
     ON CONFLICT (name) DO NOTHING RETURNING name`
 }
 
-async function missingTables(db: Kysely<any>, tables: readonly string[]): Promise<string[]> {
-  const { rows } = await sql<{ table: string }>`
-    SELECT t AS table FROM unnest(${tables}::text[]) AS t
-    WHERE NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.relname = t AND c.relnamespace = current_schema()::regnamespace)
-    `.execute(db)
-  return rows.map((row) => row.table)
-}
-
 /**
  * Records, in plantops-db's own migration table, the earlier service's
  * migrations that its `schema_migrations` says it applied, so they are not
@@ -61,10 +54,9 @@ export async function adoptOldService(db: Kysely<any>, bookkeeping: Bookkeeping)
     const { rows } = await oldServiceRecords(from).execute(trx)
     if (rows.length === 0) return []
     const names = rows.map((row) => row.version)
-    const missing = await missingTables(
-      trx,
-      names.map((name) => OLD_SERVICE_MIGRATIONS[name] as string),
-    )
+    const tables = names.map((name) => OLD_SERVICE_MIGRATIONS[name] as string)
+    const existing = await columnsOfTables(trx, tables)
+    const missing = tables.filter((table) => !existing.has(table))
     if (missing.length > 0) {
       throw new MigrationError(
         `"${from}" records the earlier service's migrations ${names.join(', ')}, but table(s) ${missing.join(', ')} ` +

@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely'
 import { MigrationError } from '../errors/errors.js'
+import { columnsOf } from './catalog.js'
 import { MIGRATION_TABLE, type ResolvedMigratorOptions } from './options.js'
 
 /**
@@ -15,17 +16,6 @@ export interface Bookkeeping {
 
 /** The table both the earlier Python service and plantops-db 0.1.0 recorded into. */
 export const OLD_MIGRATION_TABLE = 'schema_migrations'
-
-/** The columns of `table` in the current schema, in order; none when there is no such table. */
-export async function columnsOf(db: Kysely<any>, table: string): Promise<string[]> {
-  const { rows } = await sql<{ column: string }>`
-    SELECT a.attname AS column
-    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-    WHERE c.relname = ${table} AND c.relnamespace = current_schema()::regnamespace
-      AND a.attnum > 0 AND NOT a.attisdropped
-    ORDER BY a.attnum`.execute(db)
-  return rows.map((row) => row.column)
-}
 
 const hasColumns = (columns: readonly string[], wanted: readonly string[]) =>
   wanted.every((column) => columns.includes(column))

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely'
 import { MigrationError } from '../errors/errors.js'
 import { TABLE_COLUMNS } from '../schema/table-columns.js'
-import { columnsOf } from './bookkeeping.js'
+import { columnsOfTables } from './catalog.js'
 
 /** A table of one of plantops-db's names that lacks plantops-db's columns, and what it has instead. */
 interface ForeignTable {
@@ -12,9 +12,10 @@ interface ForeignTable {
 
 async function foreignTables(db: Kysely<any>): Promise<ForeignTable[]> {
   const found: ForeignTable[] = []
+  const existing = await columnsOfTables(db, Object.keys(TABLE_COLUMNS))
   for (const [table, columns] of Object.entries(TABLE_COLUMNS)) {
-    const has = await columnsOf(db, table)
-    if (has.length === 0) continue
+    const has = existing.get(table)
+    if (!has) continue
     const missing = Object.keys(columns).filter((column) => !has.includes(column))
     if (missing.length > 0) found.push({ table, missing, has })
   }

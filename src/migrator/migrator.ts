@@ -7,6 +7,7 @@ import { rawAccessOf } from '../connection/raw-access.js'
 import { isTransientDatabaseError } from '../errors/sqlstate.js'
 import { adoptOldService } from './adoption.js'
 import { findBookkeeping, type Bookkeeping } from './bookkeeping.js'
+import { columnsOfTables } from './catalog.js'
 import { refuseForeignTables } from './foreign-tables.js'
 import { knownMigrationNames, migrationProvider } from './migrations.js'
 import { resolveMigratorOptions, type MigratorOptions, type ResolvedMigratorOptions } from './options.js'
@@ -57,8 +58,7 @@ async function ensureOwnSchema(db: Kysely<any>): Promise<void> {
 
 /** Names recorded in the migration table; none when it does not exist yet. */
 async function recordedMigrationNames(db: Kysely<any>, table: string): Promise<string[]> {
-  const { rows: found } = await sql<{ table: string | null }>`SELECT to_regclass(${table})::text AS table`.execute(db)
-  if (!found[0]?.table) return []
+  if (!(await columnsOfTables(db, [table])).has(table)) return []
   const { rows } = await sql<{ name: string }>`SELECT name FROM ${sql.table(table)}`.execute(db)
   return rows.map((row) => row.name)
 }
@@ -133,11 +133,14 @@ async function migratorFor(
   onDuplicateReadings?: (duplicates: DuplicateReadings) => void,
 ): Promise<MigratorLike> {
   const { Migrator } = await migrationApi()
+  const schema = rawAccessOf(db)?.schema
   return new Migrator({
     db,
     provider: migrationProvider(options, unknown, onDuplicateReadings),
     migrationTableName: bookkeeping.table,
     migrationLockTableName: bookkeeping.lockTable,
+    // Kysely finds its table in any schema and then reads it by the search_path: name ours.
+    ...(schema !== undefined && { migrationTableSchema: schema }),
     // Placeholders of a newer release may sort between ours; order is still by name.
     allowUnorderedMigrations: unknown.length > 0,
   })
