@@ -3,6 +3,7 @@ import type { PostgresPool } from 'kysely'
 import type { Logger } from '../util/logger.js'
 import { DatabaseConnectionError } from '../errors/errors.js'
 import { isTransientDatabaseError, sqlStateOf } from '../errors/sqlstate.js'
+import { searchPathFor } from './schema-scope.js'
 
 const INT8_OID = 20
 
@@ -35,7 +36,7 @@ export interface OwnedPoolSettings {
   readonly logger: Logger
   /** plantops-db's own schema, first on every connection's search_path. */
   readonly schema: string | undefined
-  /** Where the connection string came from, for error messages: `'DATABASE_URL'` or `'connectionString'`. */
+  /** Where the connection string came from, for error messages, e.g. `DATABASE_URL` or `the connectionString option`. */
   readonly source: string
 }
 
@@ -90,8 +91,8 @@ export function createOwnedPgPool(settings: OwnedPoolSettings): PostgresPool {
     statement_timeout: settings.statementTimeoutMs,
     connectionTimeoutMillis: settings.connectionTimeoutMs,
     types: poolTypes,
-    // Set at connect time: no extra round trip per query. No spaces: libpq splits options on them.
-    ...(settings.schema !== undefined && { options: `-c search_path=${settings.schema},public` }),
+    // Set at connect time: no extra round trip per query.
+    ...(settings.schema !== undefined && { options: `-c search_path=${searchPathFor(settings.schema)}` }),
   })
   pool.on('connect', listenForLoss)
   pool.on('error', (error) => {
@@ -100,19 +101,24 @@ export function createOwnedPgPool(settings: OwnedPoolSettings): PostgresPool {
     if (pool.ending) return
     settings.logger.warn({ err: error }, 'idle PostgreSQL connection failed; the pool will replace it')
   })
-  return {
-    async connect() {
-      try {
-        return await pool.connect()
-      } catch (error) {
-        throw connectFailure(error, settings)
-      }
-    },
-    end: () => pool.end(),
-    // kysely 0.29 reads these to cancel a query on a control connection.
-    options: pool.options,
-    Client: (pool as unknown as { Client: unknown }).Client,
-  } as PostgresPool
+  const connect = async () => {
+    try {
+      return await pool.connect()
+    } catch (error) {
+      throw connectFailure(error, settings)
+    }
+  }
+  return lend(pool, connect, () => pool.end())
+}
+
+/**
+ * What Kysely is given of a pg pool: how to check a client out and how to
+ * end. `Client` and `options` pass through: kysely 0.29 uses them to cancel
+ * a query on a control connection (0.28 does not read them).
+ */
+function lend(pool: object, connect: PostgresPool['connect'], end: () => Promise<void>): PostgresPool {
+  const { Client, options } = pool as { Client?: unknown; options?: object }
+  return { connect, end, options: options ?? {}, ...(Client !== undefined && { Client }) } as PostgresPool
 }
 
 const listening = new WeakSet<object>()
@@ -130,22 +136,12 @@ export function listenForLoss(client: object): void {
   ;(client as pg.Client).on('error', () => {})
 }
 
-/**
- * Lends a host's pool to Kysely without ever ending it. `Client` and
- * `options` pass through: kysely 0.29 uses them to cancel queries on a control
- * connection (0.28 does not read them).
- */
+/** Lends a host's pool to Kysely without ever ending it. */
 export function borrowedPool(pool: PostgresPool): PostgresPool {
-  const { Client, options } = pool as { Client?: unknown; options?: object }
-  const lent = {
-    async connect() {
-      const client = await pool.connect()
-      listenForLoss(client)
-      return client
-    },
-    end: async () => {},
-    options: options ?? {},
-    ...(Client !== undefined && { Client }),
+  const connect = async () => {
+    const client = await pool.connect()
+    listenForLoss(client)
+    return client
   }
-  return lent as PostgresPool
+  return lend(pool, connect, async () => {})
 }

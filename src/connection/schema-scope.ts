@@ -13,10 +13,11 @@ export const schemaName = sqlIdentifier(63).refine((name) => !name.startsWith('p
  * The search_path of a plantops-db connection with a schema of its own: that
  * schema first, so every table name plantops-db uses resolves there and new
  * tables are made there; then `public`, where extensions such as TimescaleDB
- * keep their functions.
+ * keep their functions. Written without a space, so it also fits a libpq
+ * `options` string, which splits on spaces.
  */
 export function searchPathFor(schema: string): string {
-  return `${schema}, public`
+  return `${schema},public`
 }
 
 /**
