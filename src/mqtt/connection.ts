@@ -11,14 +11,8 @@ import { backoffDelayMs, type BackoffPolicy } from '../util/backoff.js'
 import type { Logger } from '../util/logger.js'
 import { HeldAcks } from './held-acks.js'
 import type { Delivery } from './receive.js'
-import { brokerWindowAdvice } from './window.js'
+import { WindowGauge } from './window.js'
 
-/** A window is a cap of the broker's once the inflow stopped at the same height this many times in a row. */
-const STALLS_TO_KNOW_A_CAP = 3
-/** Fewer held than this at a stall says more about the publishers than about the broker. */
-const SMALLEST_WINDOW = 10
-/** A window below this, on a broker that queues only so much behind it, deserves a warning. */
-const SMALL_WINDOW = 1_000
 /**
  * Renewing a connection to get back unacknowledged messages: at most once a
  * second, doubling while nothing else gets through.
@@ -104,11 +98,7 @@ export class BrokerConnection {
   #received = 0
   #lastMessageAt = 0
   #idleTimer: NodeJS.Timeout | undefined
-  /** The most PUBACKs held at any stall, the heights of the latest three, and the cap they show. */
-  #highest = 0
-  readonly #recent: number[] = []
-  #cap: number | null = null
-  #warned = false
+  readonly #window: WindowGauge
   #renewTimer: NodeJS.Timeout | undefined
   #renewals = 0
   #fruitlessRenewals = 0
@@ -116,6 +106,7 @@ export class BrokerConnection {
 
   private constructor(spec: ConnectionSpec) {
     this.#spec = spec
+    this.#window = new WindowGauge(spec.logger, spec.clientId, spec.protocolVersion)
     this.client = mqtt.connect(spec.url, {
       clientId: spec.clientId,
       clean: false,
@@ -206,8 +197,8 @@ export class BrokerConnection {
       protocolVersion: this.#spec.protocolVersion,
       connected: this.client.connected,
       heldAcks: this.#acks?.size ?? 0,
-      window: this.#highest > 0 ? this.#highest : null,
-      windowCapped: this.#cap !== null,
+      window: this.#window.widest,
+      windowCapped: this.#window.cap !== null,
       renewals: this.#renewals,
     })
   }
@@ -285,7 +276,7 @@ export class BrokerConnection {
         if (acknowledged) acks.hold(packet.messageId!, receipt.durable, generation)
         callback()
         // The broker sends nothing more until we acknowledge: no point waiting for the idle interval.
-        if (acknowledged && acks.size === this.#cap) this.#spec.flush()
+        if (acknowledged && acks.size === this.#window.cap) this.#spec.flush()
       },
       (error: unknown) => {
         this.#spec.logger.error({ err: error, topic: packet.topic }, 'message not accepted; it will be delivered again')
@@ -312,23 +303,9 @@ export class BrokerConnection {
     setImmediate(() => {
       const held = this.heldAcks
       if (this.#received !== before || held === 0) return
-      this.#noteStall(held)
+      this.#window.noteStall(held)
       this.#spec.flush()
     })
-  }
-
-  #noteStall(held: number): void {
-    this.#highest = Math.max(this.#highest, held)
-    this.#recent.push(held)
-    if (this.#recent.length > STALLS_TO_KNOW_A_CAP) this.#recent.shift()
-    this.#cap = capOf(this.#recent)
-    if (this.#cap === null || this.#cap >= SMALL_WINDOW || this.#warned) return
-    this.#warned = true
-    this.#spec.logger.warn(
-      { clientId: this.#spec.clientId, window: this.#cap, protocolVersion: this.#spec.protocolVersion },
-      `the broker lets this connection hold only ${this.#cap} unacknowledged messages; ` +
-        `behind them it queues a fixed number and then drops. ${brokerWindowAdvice(this.#spec.protocolVersion)}`,
-    )
   }
 
   /**
@@ -355,15 +332,6 @@ export class BrokerConnection {
       this.client.stream.destroy()
     }, delay)
   }
-}
-
-/** The height the inflow keeps stopping at: the latest three stalls at one height, and not a tiny one. */
-function capOf(recent: readonly number[]): number | null {
-  const latest = recent.slice(-STALLS_TO_KNOW_A_CAP)
-  const height = latest[0]!
-  return latest.length === STALLS_TO_KNOW_A_CAP && height >= SMALLEST_WINDOW && latest.every((h) => h === height)
-    ? height
-    : null
 }
 
 function rejected(): Promise<never> {
