@@ -5,14 +5,26 @@ import type { MigrationContext } from './context.js'
 
 const METRICS_AT_007 = sql`soil_moisture, temperature, humidity, light_level`
 
+/** The `(device_id, time)` keys held more than once: the only rows the passes below look at. */
+const DUPLICATE_KEYS = 'plantops_007_duplicate_keys'
+
+/** Finds the duplicate keys in one scan of telemetry; returns how many there are. */
+async function findDuplicateKeys(db: Kysely<any>): Promise<number> {
+  await sql`DROP TABLE IF EXISTS ${sql.id(DUPLICATE_KEYS)}`.execute(db)
+  await sql`CREATE TEMP TABLE ${sql.id(DUPLICATE_KEYS)} AS
+    SELECT device_id, time FROM telemetry WHERE device_id IS NOT NULL
+    GROUP BY device_id, time HAVING count(*) > 1`.execute(db)
+  const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql.id(DUPLICATE_KEYS)}`.execute(db)
+  return rows[0]?.n ?? 0
+}
+
 /** Deletes extra copies identical in every column, keeping one; returns how many went. */
 async function collapseIdenticalCopies(db: Kysely<any>): Promise<number> {
   const { rows } = await sql`
     DELETE FROM telemetry t USING (
-      SELECT tableoid AS toid, ctid AS tid,
-        row_number() OVER (PARTITION BY device_id, time, plant_id, ${METRICS_AT_007} ORDER BY ctid) AS copy
-      FROM telemetry
-      WHERE (device_id, time) IN (SELECT device_id, time FROM telemetry GROUP BY 1, 2 HAVING count(*) > 1)
+      SELECT tel.tableoid AS toid, tel.ctid AS tid, row_number() OVER (
+        PARTITION BY tel.device_id, tel.time, tel.plant_id, ${METRICS_AT_007} ORDER BY tel.ctid) AS copy
+      FROM telemetry tel JOIN ${sql.id(DUPLICATE_KEYS)} k ON k.device_id = tel.device_id AND k.time = tel.time
     ) extra
     WHERE t.tableoid = extra.toid AND t.ctid = extra.tid AND extra.copy > 1
     RETURNING 1`.execute(db)
@@ -20,23 +32,19 @@ async function collapseIdenticalCopies(db: Kysely<any>): Promise<number> {
 }
 
 /**
- * Keeps, for each `(device_id, time)` still held more than once, the copy
- * with the most metrics, and moves the others to `telemetry_rejects` with
- * their values, as the reading packets the writer would have taken.
+ * Keeps, for each duplicate key still held more than once, the copy with
+ * the most metrics, and moves the others to `telemetry_rejects` with their
+ * values, as the reading packets the writer would have taken.
  */
 async function rejectDifferingCopies(db: Kysely<any>): Promise<number> {
-  const { rows } = await sql<{ n: number }>`
-    SELECT count(*)::int AS n FROM (
-      SELECT 1 FROM telemetry WHERE device_id IS NOT NULL GROUP BY device_id, time HAVING count(*) > 1) d`.execute(db)
-  if ((rows[0]?.n ?? 0) === 0) return 0
   await createTelemetryRejects.up(db)
   // Rows counted from RETURNING: TimescaleDB's DML can report 0 affected rows for a CTE's INSERT.
   const { rows: moved } = await sql`
     WITH extra AS (
       SELECT toid, tid FROM (
-        SELECT tableoid AS toid, ctid AS tid, row_number() OVER (
-          PARTITION BY device_id, time ORDER BY num_nonnulls(${METRICS_AT_007}) DESC, ctid) AS copy
-        FROM telemetry WHERE device_id IS NOT NULL
+        SELECT tel.tableoid AS toid, tel.ctid AS tid, row_number() OVER (
+          PARTITION BY tel.device_id, tel.time ORDER BY num_nonnulls(${METRICS_AT_007}) DESC, tel.ctid) AS copy
+        FROM telemetry tel JOIN ${sql.id(DUPLICATE_KEYS)} k ON k.device_id = tel.device_id AND k.time = tel.time
       ) ranked WHERE copy > 1
     ), moved AS (
       DELETE FROM telemetry t USING extra WHERE t.tableoid = extra.toid AND t.ctid = extra.tid
@@ -56,6 +64,21 @@ async function rejectDifferingCopies(db: Kysely<any>): Promise<number> {
 }
 
 /**
+ * Resolves duplicate readings written before the unique index: one scan
+ * finds their keys; only those rows are then ranked, never the whole table.
+ */
+async function resolveDuplicates(db: Kysely<any>): Promise<{ collapsed: number; rejected: number }> {
+  if ((await findDuplicateKeys(db)) === 0) {
+    await sql`DROP TABLE ${sql.id(DUPLICATE_KEYS)}`.execute(db)
+    return { collapsed: 0, rejected: 0 }
+  }
+  const collapsed = await collapseIdenticalCopies(db)
+  const rejected = await rejectDifferingCopies(db)
+  await sql`DROP TABLE ${sql.id(DUPLICATE_KEYS)}`.execute(db)
+  return { collapsed, rejected }
+}
+
+/**
  * One reading per device per instant, so a packet delivered twice can never
  * make a second row. On a hypertable a unique index must contain the
  * partitioning column, which this one does. A database written before this
@@ -66,8 +89,7 @@ async function rejectDifferingCopies(db: Kysely<any>): Promise<number> {
 export function uniqueTelemetryReading(context: MigrationContext): Migration {
   return {
     async up(db: Kysely<any>) {
-      const collapsed = await collapseIdenticalCopies(db)
-      const rejected = await rejectDifferingCopies(db)
+      const { collapsed, rejected } = await resolveDuplicates(db)
       if (collapsed + rejected > 0) {
         context.logger.warn(
           { table: 'telemetry', collapsed, rejected },
