@@ -12,5 +12,5 @@ export default defineConfig({
   splitting: true,
   treeshake: true,
   // Peers, including the optional ones, come from the host's node_modules, never the bundle.
-  external: ['kysely', 'pg', 'zod', '@electric-sql/pglite', 'mqtt'],
+  external: ['kysely', 'pg', 'zod', '@electric-sql/pglite', 'mqtt', '@opentelemetry/api'],
 })

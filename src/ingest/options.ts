@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { validate } from '../util/validate.js'
 import { loggerOption, resolveLogger, type Logger } from '../util/logger.js'
+import { meterOption, type MeterLike } from '../util/metrics.js'
 import type { RejectReason } from './outcome.js'
 
 /**
@@ -100,6 +101,14 @@ export interface TelemetryWriterOptions {
   readonly randomPageCost?: number | null
   /** A pino-compatible logger, or `false`. Default: the console. */
   readonly logger?: Logger | false
+  /**
+   * An OpenTelemetry `Meter` to report through: every `stats()` field as a
+   * `plantops.writer.*` instrument read from `stats()` at collection (so the
+   * two always agree), and each batch commit attempt as
+   * `db.client.operation.duration`. See "Operating it" in the README.
+   * Default: none, and `@opentelemetry/api` is never loaded.
+   */
+  readonly meter?: MeterLike
   /** Called after each committed batch. */
   readonly onBatch?: (info: BatchInfo) => void
   /** @deprecated The name `onBatch` had in 0.1; it goes in 0.3. Give one of the two. */
@@ -131,6 +140,7 @@ const optionsSchema = z
     defaultAlertCooldownSeconds: z.number().int().min(0).default(3_600),
     randomPageCost: z.number().positive().max(1_000).nullable().default(1.1),
     logger: loggerOption,
+    meter: meterOption,
     onBatch: z.custom<(info: BatchInfo) => void>((v) => typeof v === 'function').optional(),
     onFlush: z.custom<(info: BatchInfo) => void>((v) => typeof v === 'function').optional(),
     onError: z.custom<(error: unknown, info: BatchErrorInfo) => void>((v) => typeof v === 'function').optional(),

@@ -15,6 +15,7 @@ import {
   type WriterStats,
 } from './options.js'
 import { Lane, laneOf, type Running } from './lane.js'
+import { meterWriter, type WriterMeters } from './metrics.js'
 import type { DeadLetterInput, PacketMeta } from './packet-meta.js'
 import type { SensorPacket } from './packet.js'
 import { replayRejects, type ReplayOptions, type ReplayReport } from './replay.js'
@@ -60,6 +61,7 @@ export class TelemetryWriter {
     lastBatchMs: null as number | null,
   }
   readonly #rejected: Partial<Record<RejectReason, number>> = {}
+  readonly #meters: WriterMeters | undefined
 
   constructor(
     readonly db: Kysely<Database>,
@@ -74,6 +76,7 @@ export class TelemetryWriter {
     this.#store = storeFor(db)
     const concurrency = this.#options.concurrency ?? (this.#store.canCopy ? 2 : 1)
     this.#lanes = Array.from({ length: concurrency }, () => new Lane())
+    this.#meters = this.#options.meter && meterWriter(this.#options.meter, () => this.stats())
   }
 
   /**
@@ -309,6 +312,7 @@ export class TelemetryWriter {
         this.#settle(result)
         this.#stats.batches += 1
         this.#stats.lastBatchMs = durationMs
+        this.#meters?.batchCommitted(durationMs)
         this.#release(batch.length, bytes)
         this.#options.onBatch?.({
           rows: batch.length,
@@ -326,6 +330,7 @@ export class TelemetryWriter {
           attempt -= 1
           continue
         }
+        this.#meters?.batchFailed(performance.now() - started, error)
         const transient = isTransientDatabaseError(error)
         const retryInMs = backoffDelayMs(this.#retryPolicy, attempt)
         this.#stats.retries += 1

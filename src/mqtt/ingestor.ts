@@ -2,6 +2,7 @@ import type { MqttClient } from 'mqtt'
 import { randomBytes } from 'node:crypto'
 import { BrokerConnection, isProtocolRefusal, type ConnectionSpec, type ConnectionStats } from './connection.js'
 import { resolveIngestorOptions, type MqttIngestorOptions, type ResolvedIngestorOptions } from './options.js'
+import { meterIngestor } from './metrics.js'
 import { OrderBarrier } from './order-barrier.js'
 import { createReceiver } from './receive.js'
 import { markerTopic, prefixLayout, sharedFilters } from './topics.js'
@@ -223,18 +224,20 @@ export async function createMqttIngestor(options: MqttIngestorOptions): Promise<
   )
 
   const heldAcks = () => connections.reduce((sum, c) => sum + c.heldAcks, 0)
+  const stats = (): IngestorStats =>
+    Object.freeze({
+      ...counters,
+      received: connections.reduce((sum, c) => sum + c.received, 0),
+      heldAcks: heldAcks(),
+      connected: connections.every((c) => c.client.connected),
+      protocolVersion,
+      connections: Object.freeze(connections.map((c) => c.stats())),
+    })
+  if (settings.meter) meterIngestor(settings.meter, stats, shareGroupOf(settings, count))
   return {
     client: first.client,
     clients: Object.freeze(connections.map((c) => c.client)),
-    stats: () =>
-      Object.freeze({
-        ...counters,
-        received: connections.reduce((sum, c) => sum + c.received, 0),
-        heldAcks: heldAcks(),
-        connected: connections.every((c) => c.client.connected),
-        protocolVersion,
-        connections: Object.freeze(connections.map((c) => c.stats())),
-      }),
+    stats,
     async close(closeOptions = {}) {
       const forget = closeOptions.forgetSession === true
       // Statuses waiting for their order marker are written now, in the order they arrived.

@@ -3,6 +3,7 @@ import type { IClientOptions } from 'mqtt'
 import { z } from 'zod'
 import type { TelemetryWriter } from '../ingest/writer.js'
 import { loggerOption, resolveLogger, type Logger } from '../util/logger.js'
+import { meterOption, type MeterLike } from '../util/metrics.js'
 import { validate } from '../util/validate.js'
 import type { PayloadDecoder } from './decode.js'
 import type { TopicLayout } from './topics.js'
@@ -116,6 +117,12 @@ export interface MqttIngestorOptions {
   readonly mqtt?: IClientOptions
   /** A pino-compatible logger, or `false`. Default: the console. */
   readonly logger?: Logger | false
+  /**
+   * An OpenTelemetry `Meter` to report through: `stats()` as
+   * `messaging.client.consumed.messages` and `plantops.mqtt.*` instruments,
+   * read from `stats()` at collection. Give the writer one too. Default: none.
+   */
+  readonly meter?: MeterLike
 }
 
 const optionsSchema = z.strictObject({
@@ -158,6 +165,7 @@ const optionsSchema = z.strictObject({
   idleFlushMs: z.number().int().min(1).max(60_000).default(5),
   mqtt: z.custom<IClientOptions>((v) => typeof v === 'object' && v !== null).optional(),
   logger: loggerOption,
+  meter: meterOption,
 })
 
 export type ResolvedIngestorOptions = Omit<z.output<typeof optionsSchema>, 'logger' | 'clientId'> & {
