@@ -30,6 +30,15 @@ function oldServiceRecords(table: string) {
     ORDER BY version`
 }
 
+/** The earlier service's migrations its `schema_migrations` records, read only: what the next run adopts. */
+export async function oldServiceMigrations(
+  db: Kysely<any>,
+  from: string,
+): Promise<{ name: string; appliedAt: string }[]> {
+  const { rows } = await oldServiceRecords(from).execute(db)
+  return rows.map((row) => ({ name: row.version, appliedAt: row.appliedAt }))
+}
+
 function recordAsApplied(table: string, names: readonly string[], timestamps: readonly string[]) {
   return sql<{ name: string }>`
     INSERT INTO ${sql.table(table)} (name, timestamp)

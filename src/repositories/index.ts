@@ -6,6 +6,7 @@ import { createCarePlansRepository, type CarePlansRepository } from './care-plan
 import { createDevicesRepository, type DevicesRepository } from './devices.js'
 import { DEFAULT_PASSWORD_ITERATIONS } from './mosquitto-password.js'
 import { createPlantsRepository, type PlantsRepository } from './plants.js'
+import { createRejectsRepository, type RejectsRepository } from './rejects.js'
 import { createSettingsRepository, type SettingsRepository } from './settings.js'
 import { validate } from './shared/index.js'
 import { createTelemetryRepository, type TelemetryRepository } from './telemetry.js'
@@ -46,6 +47,7 @@ export interface Repositories {
   readonly alerts: AlertsRepository
   readonly settings: SettingsRepository
   readonly carePlans: CarePlansRepository
+  readonly rejects: RejectsRepository
 }
 
 /**
@@ -78,6 +80,7 @@ export function createRepositories(db: Kysely<Database>, options: RepositoryOpti
     alerts: createAlertsRepository(db),
     settings: createSettingsRepository(db),
     carePlans: createCarePlansRepository(db),
+    rejects: createRejectsRepository(db),
   })
 }
 
@@ -86,6 +89,7 @@ export type {
   CarePlansRepository,
   DevicesRepository,
   PlantsRepository,
+  RejectsRepository,
   SettingsRepository,
   TelemetryRepository,
 }
@@ -109,6 +113,7 @@ export {
   type PlantChanges,
   type PlantListOptions,
 } from './plants.js'
+export { rejectListOptionsSchema, type RejectCount, type RejectListOptions } from './rejects.js'
 export { KNOWN_SETTINGS, type KnownSettingKey } from './settings.js'
 export { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type Page } from './shared/index.js'
 export {
