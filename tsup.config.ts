@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup'
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', mqtt: 'src/mqtt/index.ts' },
+  entry: { index: 'src/index.ts', mqtt: 'src/mqtt/index.ts', cli: 'src/cli/main.ts' },
   // ESM for `import`, CommonJS for `require` (NestJS and many other services are CommonJS).
   format: ['esm', 'cjs'],
   target: 'node20',
@@ -12,5 +12,15 @@ export default defineConfig({
   splitting: true,
   treeshake: true,
   // Peers, including the optional ones, come from the host's node_modules, never the bundle.
-  external: ['kysely', 'pg', 'zod', '@electric-sql/pglite', 'mqtt', '@opentelemetry/api'],
+  external: [
+    'kysely',
+    'pg',
+    'zod',
+    'commander',
+    '@electric-sql/pglite',
+    'mqtt',
+    '@opentelemetry/api',
+    '@opentelemetry/sdk-metrics',
+    '@opentelemetry/exporter-prometheus',
+  ],
 })

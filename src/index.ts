@@ -1,6 +1,6 @@
 export * from './schema/index.js'
 export * from './errors/index.js'
-export { consoleLogger, silentLogger, type Logger } from './util/logger.js'
+export { consoleLogger, jsonLinesLogger, silentLogger, type Logger } from './util/logger.js'
 export type { MeterLike } from './util/metrics.js'
 export * from './connection/index.js'
 export * from './migrator/index.js'

@@ -57,6 +57,41 @@ export const consoleLogger: Logger = Object.freeze({
   error: toConsole((...data) => console.error(...data)),
 })
 
+/** Fields as JSON: an `err` becomes its name, message, code and stack, which JSON.stringify would drop. */
+function serializable(fields: object): object {
+  const error = (fields as { err?: unknown }).err
+  if (!(error instanceof Error)) return fields
+  const code = (error as { code?: unknown }).code
+  return {
+    ...fields,
+    err: { type: error.name, message: error.message, ...(code !== undefined && { code }), stack: error.stack },
+  }
+}
+
+/**
+ * A logger writing one JSON object per line (`time`, `level`, `msg` and the
+ * fields, pino's shape), for log collectors; what `plantops-db ingest` uses.
+ *
+ * @example
+ * ```ts
+ * import { jsonLinesLogger } from 'plantops-db'
+ * const logger = jsonLinesLogger((line) => process.stdout.write(line))
+ * logger.info({ rows: 10 }, 'batch committed') // {"time":"…","level":"info","msg":"batch committed","rows":10}
+ * ```
+ */
+export function jsonLinesLogger(write: (line: string) => void, options: { debug?: boolean } = {}): Logger {
+  const at =
+    (level: string) =>
+    (fields: object, message: string): void =>
+      write(`${JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...serializable(fields) })}\n`)
+  return Object.freeze({
+    debug: options.debug ? at('debug') : () => {},
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+  })
+}
+
 /**
  * A logger that writes nothing.
  *

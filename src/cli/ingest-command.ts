@@ -1,0 +1,94 @@
+import { Command, Option } from 'commander'
+import { globalsOf, integer } from './context.js'
+
+/** The flags of `plantops-db ingest`, each also read from the environment. */
+export interface IngestFlags {
+  readonly mqttUrl: string
+  readonly clientId?: string
+  readonly shareGroup?: string
+  readonly connections?: number
+  readonly delivery: 'at-least-once' | 'at-most-once'
+  readonly topicPrefix: string
+  readonly autoProvision?: boolean
+  readonly port: number
+  readonly host: string
+  readonly stallSeconds: number
+}
+
+const OPTIONAL_PACKAGES = [
+  'mqtt',
+  '@opentelemetry/api',
+  '@opentelemetry/sdk-metrics',
+  '@opentelemetry/exporter-prometheus',
+]
+
+function isModuleNotFound(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND'
+}
+
+/** Loads the service only when it runs: it needs optional peers the other commands do without. */
+async function run(flags: IngestFlags, command: Command): Promise<void> {
+  let service: typeof import('./ingest.js')
+  try {
+    service = await import('./ingest.js')
+  } catch (error) {
+    if (!isModuleNotFound(error)) throw error
+    throw new Error(
+      `plantops-db ingest needs ${OPTIONAL_PACKAGES.join(', ')} beside plantops-db: ` +
+        `npm install ${OPTIONAL_PACKAGES.join(' ')} (${(error as Error).message.split('\n')[0]})`,
+      { cause: error },
+    )
+  }
+  await service.runIngest(flags, globalsOf(command))
+}
+
+/** `plantops-db ingest`. */
+export function ingestCommand(): Command {
+  return new Command('ingest')
+    .description(
+      'run the telemetry writer and the MQTT ingestor as a service: Prometheus metrics at /metrics, ' +
+        '/healthz and /readyz on --port, JSON log lines on stdout; SIGTERM or SIGINT drains and exits 0',
+    )
+    .addOption(
+      new Option('--mqtt-url <url>', 'the broker, e.g. mqtt://127.0.0.1:1883').env('MQTT_URL').makeOptionMandatory(),
+    )
+    .addOption(
+      new Option('--client-id <id>', 'MQTT client id (default plantops-ingest-<hostname>)').env('PLANTOPS_CLIENT_ID'),
+    )
+    .addOption(
+      new Option('--share-group <name>', 'share the stream with other ingestors in this group').env(
+        'PLANTOPS_SHARE_GROUP',
+      ),
+    )
+    .addOption(
+      new Option('--connections <n>', 'broker connections (default 2 on MQTT 5, 1 on 3.1.1)')
+        .env('PLANTOPS_CONNECTIONS')
+        .argParser(integer('--connections', 1, 64)),
+    )
+    .addOption(
+      new Option('--delivery <guarantee>', 'acknowledge after durable, or on receipt')
+        .choices(['at-least-once', 'at-most-once'])
+        .env('PLANTOPS_DELIVERY')
+        .default('at-least-once'),
+    )
+    .addOption(
+      new Option('--topic-prefix <prefix>', 'topics are <prefix>/<device>/telemetry|status')
+        .env('PLANTOPS_TOPIC_PREFIX')
+        .default('plantops'),
+    )
+    .addOption(new Option('--auto-provision', 'register unknown devices that send readings'))
+    .addOption(
+      new Option('--port <n>', 'port of /metrics, /healthz and /readyz (0: any free port)')
+        .env('PLANTOPS_METRICS_PORT')
+        .argParser(integer('--port', 0, 65_535))
+        .default(9464),
+    )
+    .addOption(new Option('--host <address>', 'address to listen on').env('PLANTOPS_METRICS_HOST').default('0.0.0.0'))
+    .addOption(
+      new Option('--stall-seconds <n>', '/readyz fails when rows wait this long without a batch committing')
+        .argParser(integer('--stall-seconds', 1, 86_400))
+        .default(30),
+    )
+    .action(run)
+}
