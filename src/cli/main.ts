@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander'
+import { ValidationError } from '../errors/errors.js'
 import { UsageError } from './context.js'
 import { devicesCommand } from './devices.js'
 import { ingestCommand } from './ingest-command.js'
@@ -40,7 +41,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2
-    if (error instanceof UsageError) {
+    // A flag's value the library refused (a malformed MAC address, an unknown metric) is a usage error too.
+    if (error instanceof UsageError || error instanceof ValidationError) {
       process.stderr.write(`plantops-db: ${error.message}\n(add --help for usage)\n`)
       return 2
     }
