@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createServerDatabase, describeServer } from './support/backends.js'
@@ -37,19 +37,27 @@ async function runOutside(dependencies: readonly string[], env: Record<string, s
 
 describe('the built package, imported from outside the repository', () => {
   it('keeps its dependencies out of the bundle', async () => {
-    const bundle = await readFile(join(repoRoot, 'dist/index.js'), 'utf8')
+    // The entry points share chunks (index, mqtt and the command line): look at all the ES modules.
+    const modules = (await readdir(join(repoRoot, 'dist'))).filter((name) => name.endsWith('.js'))
+    const bundle = (await Promise.all(modules.map((name) => readFile(join(repoRoot, 'dist', name), 'utf8')))).join('\n')
     expect(bundle).toMatch(/from ['"]kysely['"]/)
     expect(bundle).toMatch(/from ['"]pg['"]/)
     expect(bundle).not.toContain('class PGlite')
     expect(bundle).not.toMatch(/readdir|migrationFolder/)
-    const commonjs = await readFile(join(repoRoot, 'dist/index.cjs'), 'utf8')
+    const scripts = (await readdir(join(repoRoot, 'dist'))).filter((name) => name.endsWith('.cjs'))
+    const commonjs = (await Promise.all(scripts.map((name) => readFile(join(repoRoot, 'dist', name), 'utf8')))).join(
+      '\n',
+    )
     expect(commonjs).toMatch(/require\(['"]kysely['"]\)/)
     expect(commonjs).toMatch(/require\(['"]pg['"]\)/)
     expect(commonjs).not.toContain('class PGlite')
     expect(commonjs).not.toMatch(/readdir|migrationFolder/)
-    const mqtt = await readFile(join(repoRoot, 'dist/mqtt.cjs'), 'utf8')
-    expect(mqtt).toMatch(/require\(['"]mqtt['"]\)/)
-    expect(mqtt).not.toMatch(/class MqttClient/)
+    expect(commonjs).toMatch(/require\(['"]mqtt['"]\)/)
+    expect(commonjs + bundle).not.toMatch(/class MqttClient/)
+    // The command line's libraries are the host's too: commander a dependency, OpenTelemetry optional peers.
+    expect(await readFile(join(repoRoot, 'dist/cli.js'), 'utf8')).toMatch(/from ['"]commander['"]/)
+    expect(bundle).toMatch(/from ['"]@opentelemetry\/exporter-prometheus['"]/)
+    expect(bundle).not.toMatch(/class (Command|PrometheusExporter|MeterProvider)\b/)
   })
 
   it('migrates an embedded database with its statically bundled migrations', async () => {

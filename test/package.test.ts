@@ -123,6 +123,27 @@ describe('the packed tarball, installed into a fresh ESM project', () => {
     expect(JSON.parse(result.stdout)).toEqual({ applied: ALL_MIGRATIONS.length, mqtt: 'function', prefix: 'plants' })
   })
 
+  it('installs the plantops-db command; ingest without the OpenTelemetry packages exits 1 saying what to install', async () => {
+    const bin = join(dir, 'node_modules', '.bin', 'plantops-db')
+    const migrated = await runNode([bin, '--data-dir', join(dir, 'cli-db'), 'migrate', 'status', '--json'], {
+      cwd: dir,
+      env: { DATABASE_URL: undefined },
+    })
+    expect(migrated.stderr).toBe('')
+    expect(JSON.parse(migrated.stdout).pending).toEqual(ALL_MIGRATIONS)
+    const ingest = await runNode(
+      [bin, '--data-dir', join(dir, 'cli-db'), 'ingest', '--mqtt-url', 'mqtt://127.0.0.1:1'],
+      {
+        cwd: dir,
+        env: { DATABASE_URL: undefined, MQTT_URL: undefined },
+      },
+    )
+    expect(ingest.code).toBe(1)
+    expect(ingest.stderr).toContain(
+      'npm install mqtt @opentelemetry/api @opentelemetry/sdk-metrics @opentelemetry/exporter-prometheus',
+    )
+  })
+
   it('does the same from an esbuild bundle: the migrations travel inside it', async () => {
     await build({
       entryPoints: [join(dir, 'main.mjs')],
