@@ -295,6 +295,18 @@ describe('plantops-db command line: usage and failures', () => {
     expect(result.stderr).toContain('database "plantops_no_such_database" does not exist')
   })
 
+  it('exit 1 when ingest cannot reach its broker, after saying where it listens', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'plantops-cli-'))
+    try {
+      const result = await runCli(['ingest', '--data-dir', dir, '--mqtt-url', 'mqtt://127.0.0.1:1', '--port', '0'])
+      expect(result.code).toBe(1)
+      expect(result.stderr).toContain('ECONNREFUSED 127.0.0.1:1')
+      expect(JSON.parse(result.stdout.split('\n')[0]!)).toMatchObject({ level: 'info', host: '0.0.0.0' })
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
   it('exit 1 for a server that does not answer', async () => {
     const result = await runCli(['migrate', '--database-url', 'postgres://postgres@127.0.0.1:1/postgres'])
     expect(result.code).toBe(1)
