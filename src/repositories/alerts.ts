@@ -1,15 +1,14 @@
-import { sql, type Kysely } from 'kysely'
+import type { Kysely } from 'kysely'
 import { z } from 'zod'
 import type { Alert, Database } from '../schema/database.js'
 import { alertDirectionSchema, metricSchema, type AlertDirection, type Metric } from '../schema/metrics.js'
 import {
-  decodeCursor,
+  olderThanCursor,
   finiteNumber,
   guarded,
   idSchema,
   instantSchema,
   pageFields,
-  timeCursorShape,
   timeKey,
   validate,
   toTimePage,
@@ -113,12 +112,8 @@ export function createAlertsRepository(db: Kysely<Database>): AlertsRepository {
         .orderBy('id', 'desc')
         .limit(limit + 1)
       if (since) query = query.where('sent_at', '>=', since)
-      if (cursor !== undefined) {
-        const [time, id] = decodeCursor(cursor, timeCursorShape, 'alert list options')
-        query = query.where((eb) =>
-          eb(eb.refTuple('sent_at', 'id'), '<', eb.tuple(sql<Date>`${time}::timestamptz`, Number(id))),
-        )
-      }
+      if (cursor !== undefined)
+        query = query.where(olderThanCursor(cursor, { time: 'sent_at', tieBreaker: 'id' }, 'alert list options'))
       const rows = await guarded('alert list options', () => query.execute())
       return toTimePage(rows, limit, (alert) => alert.id)
     },

@@ -1,12 +1,11 @@
-import { sql, type Kysely } from 'kysely'
+import type { Kysely } from 'kysely'
 import { z } from 'zod'
 import type { Database, TelemetryReject } from '../schema/database.js'
 import {
-  decodeCursor,
+  olderThanCursor,
   guarded,
   pageFields,
   storableText,
-  timeCursorShape,
   timeKey,
   toTimePage,
   validate,
@@ -82,12 +81,8 @@ export function createRejectsRepository(db: Kysely<Database>): RejectsRepository
         .limit(limit + 1)
       if (reason !== undefined) query = query.where('reason', '=', reason)
       if (!includeReplayed) query = query.where('replayed_at', 'is', null)
-      if (cursor !== undefined) {
-        const [time, id] = decodeCursor(cursor, timeCursorShape, 'reject list options')
-        query = query.where((eb) =>
-          eb(eb.refTuple('received_at', 'id'), '<', eb.tuple(sql<Date>`${time}::timestamptz`, Number(id))),
-        )
-      }
+      if (cursor !== undefined)
+        query = query.where(olderThanCursor(cursor, { time: 'received_at', tieBreaker: 'id' }, 'reject list options'))
       const rows = await guarded('reject list options', () => query.execute())
       return toTimePage(rows, limit, (reject) => reject.id)
     },

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely'
+import type { Kysely } from 'kysely'
 import { z } from 'zod'
 import { isHypertable } from '../schema/timescaledb.js'
 import { InvalidStateError, MissingReferenceError, TimescaleUnavailableError } from '../errors/errors.js'
@@ -6,12 +6,11 @@ import type { Database, Telemetry } from '../schema/database.js'
 import { METRICS } from '../schema/metrics.js'
 import { hasAMetric, metricValueFields } from '../schema/readings.js'
 import {
-  decodeCursor,
+  olderThanCursor,
   guarded,
   idSchema,
   instantSchema,
   pageFields,
-  timeCursorShape,
   timeKey,
   validate,
   toTimePage,
@@ -242,12 +241,10 @@ export function createTelemetryRepository(db: Kysely<Database>): TelemetryReposi
         .limit(limit + 1)
       if (from) query = query.where('time', '>=', from)
       if (to) query = query.where('time', '<', to)
-      if (cursor !== undefined) {
-        const [time, deviceId] = decodeCursor(cursor, timeCursorShape, 'telemetry range options')
-        query = query.where((eb) =>
-          eb(eb.refTuple('time', 'device_id'), '<', eb.tuple(sql<Date>`${time}::timestamptz`, String(deviceId))),
+      if (cursor !== undefined)
+        query = query.where(
+          olderThanCursor(cursor, { time: 'time', tieBreaker: 'device_id' }, 'telemetry range options'),
         )
-      }
       const rows = await guarded('telemetry range options', () => query.execute())
       return toTimePage(rows, limit, (reading) => reading.device_id ?? '')
     },

@@ -2,64 +2,15 @@ import { spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Kysely } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  createDatabase,
-  createRepositories,
-  createTelemetryWriter,
-  migrations,
-  type Database,
-} from '../../src/index.js'
-import { runCli } from '../support/cli.js'
-import { createServerDatabase, serverBackend } from '../support/backends.js'
+import { createRepositories, createTelemetryWriter, migrations } from '../../src/index.js'
+import { cliDatabaseKinds, runCli, type CliDatabase } from '../support/cli.js'
+import { serverBackend } from '../support/backends.js'
 import { randomMac } from '../support/migrated.js'
 
 const KNOWN = Object.keys(migrations).sort()
 
-/** Where the command's database lives, and a way for the test to look at it between runs. */
-interface CliDatabase {
-  readonly args: string[]
-  inspect<T>(look: (db: Kysely<Database>) => Promise<T>): Promise<T>
-  drop(): Promise<void>
-}
-
-async function pgliteDirectory(): Promise<CliDatabase> {
-  const dir = await mkdtemp(join(tmpdir(), 'plantops-cli-'))
-  return {
-    args: ['--data-dir', dir],
-    // One process at a time may open a PGlite directory: the test looks only while no command runs.
-    async inspect(look) {
-      const db = createDatabase({ dataDir: dir, logger: false })
-      try {
-        return await look(db)
-      } finally {
-        await db.destroy()
-      }
-    },
-    drop: () => rm(dir, { recursive: true, force: true }),
-  }
-}
-
-async function serverDatabase(): Promise<CliDatabase> {
-  const server = await createServerDatabase()
-  const db = createDatabase({ connectionString: server.url, logger: false })
-  return {
-    args: ['--database-url', server.url],
-    inspect: (look) => look(db),
-    async drop() {
-      await db.destroy()
-      await server.drop()
-    },
-  }
-}
-
-const kinds = [
-  { name: 'pglite', enabled: true, create: pgliteDirectory },
-  { name: 'postgres', enabled: serverBackend.enabled, create: serverDatabase },
-]
-
-for (const kind of kinds) {
+for (const kind of cliDatabaseKinds) {
   ;(kind.enabled ? describe : describe.skip)(`plantops-db command line [${kind.name}]`, () => {
     let database: CliDatabase
     const cli = (...args: string[]) => runCli([...database.args, ...args])

@@ -1,14 +1,12 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { sql, type Kysely } from 'kysely'
 import mqtt from 'mqtt'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createDatabase, createRepositories, migrateToLatest, type Database } from '../../src/index.js'
 import { startAedes } from '../support/aedes.js'
 import { createServerDatabase, serverBackend } from '../support/backends.js'
-import { startCli, type CliProcess } from '../support/cli.js'
+import { aedesBroker, machineBroker } from '../support/brokers.js'
+import { cliDatabaseKinds, startCli, type CliProcess } from '../support/cli.js'
 import { eventually } from '../support/eventually.js'
 import { randomMac } from '../support/migrated.js'
 import { startTcpProxy } from '../support/tcp-proxy.js'
@@ -44,62 +42,6 @@ async function portOf(service: CliProcess): Promise<number> {
   return service.logLines().find((l) => typeof l.port === 'number')!.port as number
 }
 
-/** Where the service's database lives; the test looks at it only while the service does not run (PGlite). */
-interface ServiceDatabase {
-  readonly args: string[]
-  /** Whether the test may query it while the service runs. */
-  readonly shared: boolean
-  inspect<T>(look: (db: Kysely<Database>) => Promise<T>): Promise<T>
-  drop(): Promise<void>
-}
-
-async function pgliteDirectory(): Promise<ServiceDatabase> {
-  const dir = await mkdtemp(join(tmpdir(), 'plantops-ingest-'))
-  return {
-    args: ['--data-dir', dir],
-    shared: false,
-    async inspect(look) {
-      const db = createDatabase({ dataDir: dir, logger: false })
-      try {
-        return await look(db)
-      } finally {
-        await db.destroy()
-      }
-    },
-    drop: () => rm(dir, { recursive: true, force: true }),
-  }
-}
-
-async function serverDatabase(): Promise<ServiceDatabase> {
-  const server = await createServerDatabase()
-  const db = createDatabase({ connectionString: server.url, logger: false })
-  return {
-    args: ['--database-url', server.url],
-    shared: true,
-    inspect: (look) => look(db),
-    async drop() {
-      await db.destroy()
-      await server.drop()
-    },
-  }
-}
-
-const brokers = [
-  { name: 'aedes', enabled: true, start: startAedes },
-  {
-    name: 'MQTT_URL',
-    enabled: Boolean(process.env.MQTT_URL) || process.env.CI === 'true',
-    async start() {
-      if (!process.env.MQTT_URL) throw new Error('CI=true requires MQTT_URL')
-      return { url: process.env.MQTT_URL, stop: async () => {} }
-    },
-  },
-]
-const databases = [
-  { name: 'pglite', enabled: true, create: pgliteDirectory },
-  { name: 'postgres', enabled: serverBackend.enabled, create: serverDatabase },
-]
-
 const count = (db: Kysely<Database>, table: 'telemetry' | 'telemetry_rejects') =>
   sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql.table(table)}`.execute(db).then((r) => r.rows[0]!.n)
 
@@ -129,8 +71,8 @@ async function forgetSessions(url: string, clientIds: readonly string[], protoco
   }
 }
 
-for (const broker of brokers) {
-  for (const database of databases) {
+for (const broker of [aedesBroker, machineBroker]) {
+  for (const database of cliDatabaseKinds) {
     ;(broker.enabled && database.enabled ? describe : describe.skip)(
       `plantops-db ingest [${broker.name}, ${database.name}]`,
       () => {

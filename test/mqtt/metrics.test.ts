@@ -4,25 +4,13 @@ import mqtt from 'mqtt'
 import { describe, expect, it } from 'vitest'
 import { createTelemetryWriter } from '../../src/index.js'
 import { createMqttIngestor } from '../../src/mqtt/index.js'
-import { startAedes } from '../support/aedes.js'
+import { aedesBroker, machineBroker } from '../support/brokers.js'
 import { backends } from '../support/backends.js'
 import { eventually } from '../support/eventually.js'
 import { inMemoryMeter, pointValue } from '../support/metrics.js'
 import { randomMac, useMigratedDatabase } from '../support/migrated.js'
 
-const brokers = [
-  { name: 'aedes', enabled: true, start: startAedes },
-  {
-    name: 'MQTT_URL',
-    enabled: Boolean(process.env.MQTT_URL) || process.env.CI === 'true',
-    async start() {
-      if (!process.env.MQTT_URL) throw new Error('CI=true requires MQTT_URL')
-      return { url: process.env.MQTT_URL, stop: async () => {} }
-    },
-  },
-]
-
-for (const broker of brokers) {
+for (const broker of [aedesBroker, machineBroker]) {
   for (const backend of backends.filter((b) => b.name !== 'timescaledb')) {
     const define = broker.enabled && backend.enabled ? describe : describe.skip
     define(`ingestor metrics through OpenTelemetry [${broker.name}, ${backend.name}]`, () => {

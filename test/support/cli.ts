@@ -1,5 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { Kysely } from 'kysely'
+import { createDatabase, type Database } from '../../src/index.js'
+import { createServerDatabase, serverBackend } from './backends.js'
 
 /** The built command, as `npx plantops-db` runs it (global setup builds dist/ first). */
 export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
@@ -51,3 +57,50 @@ export function startCli(args: readonly string[], env: Record<string, string> = 
       .map((line) => JSON.parse(line) as Record<string, unknown>)
   return { child, output: () => output, exited, logLines }
 }
+
+/** Where a command's database lives, and how the test looks at it. */
+export interface CliDatabase {
+  /** The flags that name it: `--data-dir <dir>` or `--database-url <url>`. */
+  readonly args: string[]
+  /** Whether the test may query it while a command runs (PGlite: one process at a time). */
+  readonly shared: boolean
+  inspect<T>(look: (db: Kysely<Database>) => Promise<T>): Promise<T>
+  drop(): Promise<void>
+}
+
+async function pgliteDirectory(): Promise<CliDatabase> {
+  const dir = await mkdtemp(join(tmpdir(), 'plantops-cli-'))
+  return {
+    args: ['--data-dir', dir],
+    shared: false,
+    async inspect(look) {
+      const db = createDatabase({ dataDir: dir, logger: false })
+      try {
+        return await look(db)
+      } finally {
+        await db.destroy()
+      }
+    },
+    drop: () => rm(dir, { recursive: true, force: true }),
+  }
+}
+
+async function serverDatabase(): Promise<CliDatabase> {
+  const server = await createServerDatabase()
+  const db = createDatabase({ connectionString: server.url, logger: false })
+  return {
+    args: ['--database-url', server.url],
+    shared: true,
+    inspect: (look) => look(db),
+    async drop() {
+      await db.destroy()
+      await server.drop()
+    },
+  }
+}
+
+/** The databases the command line is tested on: a PGlite directory, and PostgreSQL when there is one. */
+export const cliDatabaseKinds = [
+  { name: 'pglite', enabled: true, create: pgliteDirectory },
+  { name: 'postgres', enabled: serverBackend.enabled, create: serverDatabase },
+] as const

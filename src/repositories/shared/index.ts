@@ -11,4 +11,4 @@ export {
   type Page,
 } from './paging.js'
 export { validate } from '../../util/validate.js'
-export { timeCursorShape, timeKey, toTimePage } from './time-keyset.js'
+export { olderThanCursor, timeCursorShape, timeKey, toTimePage } from './time-keyset.js'

@@ -1,6 +1,6 @@
 import { sql, type Expression, type RawBuilder } from 'kysely'
 import { z } from 'zod'
-import { encodeCursor, type Page } from './paging.js'
+import { decodeCursor, encodeCursor, type Page } from './paging.js'
 
 /**
  * Keyset pagination over a TIMESTAMPTZ column must compare exact keys, but a
@@ -36,4 +36,18 @@ export function toTimePage<T extends { cursor_time: string }>(
     items: items.map(withoutKey),
     nextCursor: rows.length > limit && last ? encodeCursor([last.cursor_time, tieBreakerOf(last)]) : null,
   }
+}
+
+/**
+ * The keyset condition of a `(time, tie-breaker)` list, newest first: rows
+ * strictly after the cursor's row. The tie-breaker keeps its type (a serial
+ * id, or a text id such as a device's).
+ */
+export function olderThanCursor(
+  cursor: string,
+  columns: { readonly time: string; readonly tieBreaker: string },
+  what: string,
+): RawBuilder<boolean> {
+  const [time, tieBreaker] = decodeCursor(cursor, timeCursorShape, what)
+  return sql<boolean>`(${sql.ref(columns.time)}, ${sql.ref(columns.tieBreaker)}) < (${time}::timestamptz, ${tieBreaker})`
 }
