@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander'
 import { globalsOf, integer } from './context.js'
+import { isModuleNotFound } from '../util/modules.js'
 
 /** The flags of `plantops-db ingest`, each also read from the environment. */
 export interface IngestFlags {
@@ -21,11 +22,6 @@ const OPTIONAL_PACKAGES = [
   '@opentelemetry/sdk-metrics',
   '@opentelemetry/exporter-prometheus',
 ]
-
-function isModuleNotFound(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code
-  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND'
-}
 
 /** Loads the service only when it runs: it needs optional peers the other commands do without. */
 async function run(flags: IngestFlags, command: Command): Promise<void> {

@@ -43,24 +43,25 @@ function stallWatch(writer: TelemetryWriter, stallSeconds: number): () => string
   }
 }
 
+/** The ingestor once connected, and whether the service is draining. */
+interface ServiceState {
+  ingestor?: MqttIngestor
+  draining: boolean
+}
+
+function brokerCheck(state: ServiceState): string {
+  if (state.draining) return 'draining'
+  if (state.ingestor === undefined) return 'connecting'
+  return state.ingestor.stats().connected ? 'ok' : 'disconnected'
+}
+
 /** What `/readyz` checks: the database answers, every broker connection is up, the writer moves. */
-function readinessOf(
-  db: Kysely<Database>,
-  writer: TelemetryWriter,
-  stallSeconds: number,
-  state: { ingestor?: MqttIngestor; draining: boolean },
-) {
+function readinessOf(db: Kysely<Database>, writer: TelemetryWriter, stallSeconds: number, state: ServiceState) {
   const writerMoves = stallWatch(writer, stallSeconds)
   return async (): Promise<Readiness> => {
     const checks = {
       database: await databaseAnswers(db),
-      broker: state.draining
-        ? 'draining'
-        : state.ingestor === undefined
-          ? 'connecting'
-          : state.ingestor.stats().connected
-            ? 'ok'
-            : 'disconnected',
+      broker: brokerCheck(state),
       writer: writerMoves(),
     }
     return { ready: Object.values(checks).every((check) => check === 'ok'), checks }
@@ -100,7 +101,7 @@ export async function runIngest(flags: IngestFlags, globals: GlobalOptions): Pro
   const meter = provider.getMeter('plantops-db')
   const db = openDatabase(globals)
   const writer = createTelemetryWriter(db, { logger, meter })
-  const state: { ingestor?: MqttIngestor; draining: boolean } = { draining: false }
+  const state: ServiceState = { draining: false }
   const { server, port } = await serveHealth(flags.host, flags.port, {
     metrics: (request, response) => exporter.getMetricsRequestHandler(request, response),
     readiness: readinessOf(db, writer, flags.stallSeconds, state),

@@ -1,12 +1,8 @@
 import { ConfigurationError } from '../errors/errors.js'
 import type { PGliteLike } from './pglite-pool.js'
+import { isModuleNotFound } from '../util/modules.js'
 
 const PGLITE_PACKAGE = '@electric-sql/pglite'
-
-function isModuleNotFound(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code
-  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND'
-}
 
 /**
  * Starts the embedded PGlite database, in memory or in `dataDir`. PGlite is
