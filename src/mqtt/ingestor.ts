@@ -95,7 +95,13 @@ function connectionCount(settings: ResolvedIngestorOptions, first: BrokerConnect
  * on the first connection, received on each; a marker of an earlier process
  * (queued in a persistent session) carries another nonce and is ignored.
  */
-function orderMarkers(topic: string, first: BrokerConnection, count: number, settings: ResolvedIngestorOptions) {
+function orderMarkers(
+  topic: string,
+  connections: readonly BrokerConnection[],
+  count: number,
+  settings: ResolvedIngestorOptions,
+) {
+  const first = connections[0]!
   const nonce = randomBytes(6).toString('hex')
   let publishFailed = false
   const barrier = new OrderBarrier(
@@ -108,6 +114,7 @@ function orderMarkers(topic: string, first: BrokerConnection, count: number, set
       }),
     settings.logger,
     topic,
+    (index) => connections[index]?.client.connected === true,
   )
   const routeFor = (index: number) => ({
     topic,
@@ -202,9 +209,9 @@ export async function createMqttIngestor(options: MqttIngestorOptions): Promise<
   const { protocolVersion } = first.stats()
   const count = connectionCount(settings, first)
   const filters = sharedFilters(layout.filters, shareGroupOf(settings, count))
-  const markers = count > 1 ? orderMarkers(markerTopic(settings.clientId), first, count, settings) : undefined
-  barrier = markers?.barrier
   const connections = [first]
+  const markers = count > 1 ? orderMarkers(markerTopic(settings.clientId), connections, count, settings) : undefined
+  barrier = markers?.barrier
   try {
     await first.subscribe(filters, markers?.routeFor(0))
     for (const [index, id] of connectionIds(settings.clientId, count).entries()) {

@@ -30,6 +30,7 @@ interface Waiter {
  */
 export class OrderBarrier {
   readonly #publish: (round: number) => void
+  readonly #isConnected: (connection: number) => boolean
   readonly #logger: Logger
   /** The highest round each connection has received. */
   readonly #seen: number[]
@@ -47,9 +48,12 @@ export class OrderBarrier {
     publish: (round: number) => void,
     logger: Logger,
     readonly topic: string,
+    /** Whether a connection is up now: only one that is up and never sees a marker shows a refused topic. */
+    isConnected: (connection: number) => boolean = () => true,
   ) {
     this.#seen = new Array<number>(connections).fill(0)
     this.#publish = publish
+    this.#isConnected = isConnected
     this.#logger = logger
   }
 
@@ -102,9 +106,10 @@ export class OrderBarrier {
     const now = performance.now()
     const stale = (waiter: Waiter) => now - waiter.since >= GIVE_UP_MS
     if (this.#waiters.some(stale)) {
-      // Never one marker on some connection: the path itself is closed (Mosquitto grants a subscription its
-      // ACL forbids, then delivers nothing), so waiting again would only delay every status by GIVE_UP_MS.
-      if (this.#seen.some((round) => round === 0)) this.#giveUpForGood()
+      // Never one marker on a connection that is up: the path itself is closed (Mosquitto grants a subscription
+      // its ACL forbids, then delivers nothing), so waiting again would only delay every status by GIVE_UP_MS.
+      // A connection that is down has simply not had its chance yet.
+      if (this.#seen.some((round, connection) => round === 0 && this.#isConnected(connection))) this.#giveUpForGood()
       else this.#warnOnce()
       this.#release(this.#off ? () => true : stale)
     }

@@ -2,11 +2,17 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { OrderBarrier } from '../../src/mqtt/order-barrier.js'
 
 /** A barrier over `connections` whose published rounds are recorded, and a logger that records warnings. */
-function barrierOver(connections: number) {
+function barrierOver(connections: number, isConnected: (connection: number) => boolean = () => true) {
   const published: number[] = []
   const warnings: string[] = []
   const logger = { debug() {}, info() {}, warn: (_: unknown, message: string) => warnings.push(message), error() {} }
-  const barrier = new OrderBarrier(connections, (round) => published.push(round), logger, 'plantops-ingestors/i/order')
+  const barrier = new OrderBarrier(
+    connections,
+    (round) => published.push(round),
+    logger,
+    'plantops-ingestors/i/order',
+    isConnected,
+  )
   return { barrier, published, warnings }
 }
 
@@ -98,6 +104,31 @@ describe('OrderBarrier', () => {
     expect(warnings[0]).toContain('"plantops-ingestors/i/order" never came back on every connection')
     expect(barrier.afterEarlierMessages()).toBeUndefined()
     expect(barrier.waiting).toBe(0)
+  })
+
+  it('a connection that is down before its first marker: after 15 s what waits goes, but ordering stays on for its return', async () => {
+    const up = [true, false]
+    const { barrier, published, warnings } = barrierOver(2, (connection) => up[connection]!)
+    let released = 0
+    void barrier.afterEarlierMessages()?.then(() => (released += 1))
+    await settle()
+    barrier.received(0, 1)
+    await vi.advanceTimersByTimeAsync(15_100)
+    expect(released).toBe(1)
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]).toContain('did not come back on every connection within 15 s')
+    // Back up: the next status waits for its round again, on both connections.
+    up[1] = true
+    let next = false
+    void barrier.afterEarlierMessages()?.then(() => (next = true))
+    await settle()
+    const round = published.at(-1)!
+    barrier.received(0, round)
+    await settle()
+    expect(next).toBe(false)
+    barrier.received(1, round)
+    await settle()
+    expect(next).toBe(true)
   })
 
   it('a republished round that comes back releases what waited for an earlier, dropped one', async () => {
