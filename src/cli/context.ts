@@ -16,7 +16,17 @@ export interface GlobalOptions {
   readonly json?: boolean
 }
 
-export const globalsOf = (command: Command): GlobalOptions => command.optsWithGlobals<GlobalOptions>()
+/** The shared options; a `--data-dir` flag wins over a `DATABASE_URL` that is only in the environment. */
+export function globalsOf(command: Command): GlobalOptions {
+  const options = command.optsWithGlobals<GlobalOptions>()
+  let root = command
+  while (root.parent) root = root.parent
+  if (options.dataDir !== undefined && root.getOptionValueSource('databaseUrl') === 'env') {
+    const { databaseUrl: _fromEnvironment, ...rest } = options
+    return rest
+  }
+  return options
+}
 
 /**
  * The database the command works on: PostgreSQL from `--database-url` or

@@ -210,6 +210,7 @@ describe('plantops-db command line: usage and failures', () => {
       [['migrate', 'status'], 'no database: pass --database-url <url> or set DATABASE_URL'],
       [['ingest', '--data-dir', '/tmp/x'], "required option '--mqtt-url <url>' not specified"],
       [['frobnicate'], "unknown command 'frobnicate'"],
+      [['migrate', '--data-dir', '/tmp/x', '--database-url', 'postgres://x@127.0.0.1:1/x'], 'not both'],
     ]
     for (const [args, message] of cases) {
       const result = await runCli(args)
@@ -244,6 +245,19 @@ describe('plantops-db command line: usage and failures', () => {
     const result = await runCli(['migrate', 'status'], { DATABASE_URL: url.toString() })
     expect(result.code).toBe(1)
     expect(result.stderr).toContain('database "plantops_no_such_database" does not exist')
+  })
+
+  it('--data-dir wins over a DATABASE_URL that is only in the environment', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'plantops-cli-'))
+    try {
+      const result = await runCli(['migrate', 'status', '--data-dir', dir], {
+        DATABASE_URL: 'postgres://x@127.0.0.1:1/x',
+      })
+      expect(result).toMatchObject({ code: 0, stderr: '' })
+      expect(result.stdout).toContain(`0 applied, ${KNOWN.length} pending`)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 
   it('exit 1 when ingest cannot reach its broker, after saying where it listens', async () => {
