@@ -110,7 +110,10 @@ function loadSuite(kind: BrokerKind, backend: Backend): void {
     }, 120_000)
   }
 
-  it('MQTT 3.1.1 forced: four publishers pacing 2,000 msg/s for 10 s store exactly 20,000 rows; stats() reports the window', async () => {
+  // 1,000 msg/s, not more: through 3.1.1's 20-message window the broker's 1,000-message queue holds one
+  // second of a database stall at this rate; at 2,000 msg/s a half-second stall on a busy CI machine
+  // dropped 187 messages at the broker (the limit the README's "Broker windows and queues" describes).
+  it('MQTT 3.1.1 forced: four publishers pacing 1,000 msg/s for 10 s store exactly 10,000 rows; stats() reports the window', async () => {
     const topicPrefix = prefix()
     const ids = await fleet(40)
     const { ingestor } = await start(topicPrefix, { protocolVersion: 4 })
@@ -120,13 +123,13 @@ function loadSuite(kind: BrokerKind, backend: Backend): void {
         pacedPublisher(
           broker.url,
           (i) => [`${topicPrefix}/${ids[(i * 4 + p) % 40]}/telemetry`, { time: t0 + i * 4 + p, humidity: 50 }],
-          500,
+          250,
           10,
         ),
       ),
     )
-    expect(counts).toEqual([5_000, 5_000, 5_000, 5_000])
-    expect(await settle(ids, 20_000)).toEqual({ n: 20_000, distinct: 20_000 })
+    expect(counts).toEqual([2_500, 2_500, 2_500, 2_500])
+    expect(await settle(ids, 10_000)).toEqual({ n: 10_000, distinct: 10_000 })
     const [connection] = ingestor.stats().connections
     expect(connection).toMatchObject({ protocolVersion: 4, heldAcks: 0 })
     expect(connection!.window).toBeGreaterThan(0)
