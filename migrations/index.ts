@@ -8,6 +8,7 @@ import { createCarePlans } from './006_create_care_plans.js'
 import { uniqueTelemetryReading } from './007_unique_telemetry_reading.js'
 import { createTelemetryRejects } from './008_create_telemetry_rejects.js'
 import { trackDeviceContext } from './009_track_device_context.js'
+import { createTelemetryRollups } from './010_create_telemetry_rollups.js'
 import type { MigrationContext } from './context.js'
 
 export type { MigrationContext } from './context.js'
@@ -27,5 +28,6 @@ export function buildMigrations(context: MigrationContext): Record<string, Migra
     '007_unique_telemetry_reading': uniqueTelemetryReading(context),
     '008_create_telemetry_rejects': createTelemetryRejects,
     '009_track_device_context': trackDeviceContext,
+    '010_create_telemetry_rollups': createTelemetryRollups(context),
   }
 }

@@ -162,11 +162,11 @@ describeEachBackend('migrateToLatest', (backend) => {
   it('reverts one step, then everything, and migrates up again', async () => {
     await migrateToLatest(t.db, { logger: false })
     const down = await migrateDown(t.db, { logger: false })
-    expect(down.applied).toEqual(['009_track_device_context'])
-    expect(await tablesIn(t.db)).not.toContain('plantops_context_epoch')
+    expect(down.applied).toEqual(['010_create_telemetry_rollups'])
+    expect(await tablesIn(t.db)).not.toContain('telemetry_hourly')
 
     const none = await migrateTo(t.db, 'none', { logger: false })
-    expect(none.applied).toEqual([...ALL_MIGRATIONS.slice(0, 8)].reverse())
+    expect(none.applied).toEqual([...ALL_MIGRATIONS.slice(0, 9)].reverse())
     expect(await tablesIn(t.db)).toEqual(['plantops_migrations', 'plantops_migrations_lock'])
 
     const to3 = await migrateTo(t.db, '003_create_telemetry', { logger: false })

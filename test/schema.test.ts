@@ -23,6 +23,7 @@ const OUR_TABLES = [
   'plants',
   'settings',
   'telemetry',
+  'telemetry_hourly',
   'telemetry_rejects',
 ]
 

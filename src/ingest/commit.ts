@@ -12,6 +12,7 @@ import {
   provisionDevicesQuery,
   setDeviceStatusesQuery,
 } from '../repositories/device-statements.js'
+import { addToRollupsQuery, hourGroups } from '../repositories/rollup-statements.js'
 import { settingValueQuery } from '../repositories/settings-statements.js'
 import { readDevices, type DeviceContext, type DeviceInfo } from './device-context.js'
 import type { Entry, ReadingEntry, StatusEntry } from './entries.js'
@@ -168,7 +169,10 @@ function newestPerDevice(rows: readonly Row[]): Map<string, number> {
 }
 
 /** The writer options a batch's transaction uses. */
-export type BatchSettings = Pick<ResolvedWriterOptions, 'defaultAlertCooldownSeconds' | 'randomPageCost'>
+export type BatchSettings = Pick<
+  ResolvedWriterOptions,
+  'defaultAlertCooldownSeconds' | 'randomPageCost' | 'maintainRollups'
+>
 
 /** The whole batch in one transaction: context, rows, dead letters, last seen, statuses, alerts. */
 export async function commitBatch(
@@ -228,6 +232,7 @@ export async function commitBatch(
     }
 
     await insertDeadLetters(session, letters)
+    if (settings.maintainRollups && written.length > 0) await session.execute(addToRollupsQuery(hourGroups(written)))
     await markDevicesSeen(session, newestPerDevice(written))
     if (placedStatuses && placedStatuses.applied.size > 0) {
       const { applied } = placedStatuses

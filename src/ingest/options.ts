@@ -99,6 +99,13 @@ export interface TelemetryWriterOptions {
    * the write speed. `null` leaves the server's setting alone.
    */
   readonly randomPageCost?: number | null
+  /**
+   * Whether each batch also adds its inserted rows to the hourly rollup
+   * (`telemetry_hourly`), in the same transaction. Default `true`. `false` is
+   * for a bulk import that calls `telemetry.rebuildRollups` over its range
+   * afterwards: until then, whole-hour `telemetry.buckets` miss those rows.
+   */
+  readonly maintainRollups?: boolean
   /** A pino-compatible logger, or `false`. Default: the console. */
   readonly logger?: Logger | false
   /**
@@ -139,6 +146,7 @@ const optionsSchema = z
     maxRetryDelayMs: positiveInt(3_600_000).default(10_000),
     defaultAlertCooldownSeconds: z.number().int().min(0).default(3_600),
     randomPageCost: z.number().positive().max(1_000).nullable().default(1.1),
+    maintainRollups: z.boolean().default(true),
     logger: loggerOption,
     meter: meterOption,
     onBatch: z.custom<(info: BatchInfo) => void>((v) => typeof v === 'function').optional(),

@@ -1,12 +1,10 @@
 import { sql, type Kysely } from 'kysely'
 import type { Database, Telemetry } from '../schema/database.js'
 import { METRICS, type Metric } from '../schema/metrics.js'
+import { BUCKET_ORIGIN, HOUR_MS, ROLLUP_TABLE, rollupColumn } from '../schema/rollups.js'
 
 /** The reading scope of a query: one device's or one plant's telemetry. */
 export type TelemetryScope = { column: 'device_id' | 'plant_id'; id: string }
-
-/** Where `date_bin` starts counting: TimescaleDB's default `time_bucket` origin (a Monday). */
-const BUCKET_ORIGIN = '2000-01-03T00:00:00Z'
 
 /**
  * The newest reading of each id, one index descent per id through the
@@ -67,55 +65,125 @@ function aggregateOf(row: BucketRow, metric: Metric): MetricAggregate {
   }
 }
 
+/** The bucket widths the hourly rollup can answer: whole numbers of hours. */
+const WHOLE_HOUR_WIDTHS: ReadonlySet<string> = new Set(['1 hour', '6 hours', '12 hours', '1 day', '1 week'])
+
+/** A bucket query's range and width. */
+export type BucketRange = { from: Date; to: Date; width: string }
+
 /**
- * Aggregates a scope's readings in `[from, to)` into buckets of `width`, with
- * `time_bucket` on a hypertable and `date_bin` on a plain table, both from the
- * same origin so they cut time identically.
+ * Whether the hourly rollup holds exactly the rows a raw aggregation over
+ * `range` would read: whole-hour buckets, and both ends on an hour (the
+ * origin is on one, so every bucket edge is too).
  */
-export async function selectBuckets(
-  db: Kysely<Database>,
-  scope: TelemetryScope,
-  range: { from: Date; to: Date; width: string },
-  useTimeBucket: boolean,
-): Promise<TelemetryBucket[]> {
-  const width = sql`${range.width}::interval`
-  const origin = sql`${BUCKET_ORIGIN}::timestamptz`
-  const bucket = useTimeBucket ? sql`time_bucket(${width}, time, ${origin})` : sql`date_bin(${width}, time, ${origin})`
-  const aggregates = METRICS.map((metric) => {
+export function rollupAnswers(range: BucketRange): boolean {
+  const onHour = (date: Date) => date.getTime() % HOUR_MS === 0
+  return WHOLE_HOUR_WIDTHS.has(range.width) && onHour(range.from) && onHour(range.to)
+}
+
+/** Per metric, aggregates of the raw values. */
+function rawAggregates() {
+  return METRICS.map((metric) => {
     const column = sql.ref(metric)
     return sql`avg(${column}) AS ${sql.ref(`${metric}_avg`)}, min(${column}) AS ${sql.ref(`${metric}_min`)},
       max(${column}) AS ${sql.ref(`${metric}_max`)}, count(${column}) AS ${sql.ref(`${metric}_count`)}`
   })
-  const { rows } = await sql<BucketRow>`
-    SELECT ${bucket} AS bucket, count(*) AS readings, ${sql.join(aggregates)}
+}
+
+/** Per metric, the same aggregates recombined from hourly ones: the mean is the summed sum over the summed count. */
+function rolledUpAggregates() {
+  return METRICS.map((metric) => {
+    const [sum, count, min, max] = (['sum', 'count', 'min', 'max'] as const).map((a) =>
+      sql.ref(rollupColumn(metric, a)),
+    )
+    return sql`sum(${sum}) / nullif(sum(${count}), 0) AS ${sql.ref(`${metric}_avg`)},
+      min(${min}) AS ${sql.ref(`${metric}_min`)}, max(${max}) AS ${sql.ref(`${metric}_max`)},
+      sum(${count}) AS ${sql.ref(`${metric}_count`)}`
+  })
+}
+
+function bucketsFromRaw(scope: TelemetryScope, range: BucketRange, useTimeBucket: boolean) {
+  const width = sql`${range.width}::interval`
+  const origin = sql`${BUCKET_ORIGIN}::timestamptz`
+  const bucket = useTimeBucket ? sql`time_bucket(${width}, time, ${origin})` : sql`date_bin(${width}, time, ${origin})`
+  return sql<BucketRow>`
+    SELECT ${bucket} AS bucket, count(*) AS readings, ${sql.join(rawAggregates())}
     FROM telemetry
     WHERE ${sql.ref(scope.column)} = ${scope.id} AND time >= ${range.from.toISOString()}::timestamptz
       AND time < ${range.to.toISOString()}::timestamptz
     GROUP BY 1
-    ORDER BY 1`.execute(db)
+    ORDER BY 1`
+}
+
+/** A device's rollup rows are found through the unique key's `coalesce(device_id, '')`. */
+function bucketsFromRollup(scope: TelemetryScope, range: BucketRange) {
+  const owner = scope.column === 'device_id' ? sql`coalesce(device_id, '')` : sql.ref('plant_id')
+  return sql<BucketRow>`
+    SELECT date_bin(${range.width}::interval, hour, ${BUCKET_ORIGIN}::timestamptz) AS bucket,
+      sum(readings) AS readings, ${sql.join(rolledUpAggregates())}
+    FROM ${sql.id(ROLLUP_TABLE)}
+    WHERE ${owner} = ${scope.id} AND hour >= ${range.from.toISOString()}::timestamptz
+      AND hour < ${range.to.toISOString()}::timestamptz
+    GROUP BY 1
+    ORDER BY 1`
+}
+
+/**
+ * Aggregates a scope's readings in `[from, to)` into buckets of `width`:
+ * from the hourly rollup when it answers exactly (see {@link rollupAnswers}),
+ * else from the raw rows, with `time_bucket` on a hypertable and `date_bin`
+ * on a plain table, all from the same origin so they cut time identically.
+ */
+export async function selectBuckets(
+  db: Kysely<Database>,
+  scope: TelemetryScope,
+  range: BucketRange,
+  source: { rollup: boolean; useTimeBucket: boolean },
+): Promise<TelemetryBucket[]> {
+  const query = source.rollup ? bucketsFromRollup(scope, range) : bucketsFromRaw(scope, range, source.useTimeBucket)
+  const { rows } = await query.execute(db)
   return rows.map((row) => {
     const metrics = Object.fromEntries(METRICS.map((metric) => [metric, aggregateOf(row, metric)]))
     return { bucket: row.bucket, readings: Number(row.readings), ...metrics } as TelemetryBucket
   })
 }
 
-/** Drops every chunk entirely older than `age`; returns how many. */
-export async function dropOldChunks(db: Kysely<Database>, age: string): Promise<number> {
+/**
+ * The tables retention and compression act on: the raw readings, or their
+ * hourly rollup. Each ages on its own, so charts outlive the raw rows.
+ */
+export const AGED_TABLES = {
+  readings: { table: 'telemetry', time: 'time', segmentBy: 'device_id', orderBy: 'time DESC' },
+  rollups: { table: ROLLUP_TABLE, time: 'hour', segmentBy: 'device_id', orderBy: 'hour DESC' },
+} as const
+
+/** Which of {@link AGED_TABLES}. */
+export type AgedTable = keyof typeof AGED_TABLES
+
+/** Drops every chunk of `of` entirely older than `age`; returns how many. */
+export async function dropOldChunks(db: Kysely<Database>, age: string, of: AgedTable): Promise<number> {
   const { rows } = await sql<{ chunk: string }>`
-    SELECT drop_chunks('telemetry', older_than => now() - ${age}::interval) AS chunk`.execute(db)
+    SELECT drop_chunks(${AGED_TABLES[of].table}::regclass, older_than => now() - ${age}::interval) AS chunk`.execute(db)
   return rows.length
 }
 
 /**
- * Deletes rows older than `age` in batches, so no single statement holds
- * locks on, or writes WAL for, the whole backlog at once.
+ * Deletes rows of `of` older than `age` in batches, so no single statement
+ * holds locks on, or writes WAL for, the whole backlog at once.
  */
-export async function deleteOldRows(db: Kysely<Database>, age: string, batchSize = 10_000): Promise<number> {
+export async function deleteOldRows(
+  db: Kysely<Database>,
+  age: string,
+  of: AgedTable,
+  batchSize = 10_000,
+): Promise<number> {
+  const table = sql.id(AGED_TABLES[of].table)
+  const time = sql.id(AGED_TABLES[of].time)
   let total = 0
   for (;;) {
     const result = await sql`
-      DELETE FROM telemetry WHERE ctid = ANY (ARRAY(
-        SELECT ctid FROM telemetry WHERE time < now() - ${age}::interval LIMIT ${batchSize}))`.execute(db)
+      DELETE FROM ${table} WHERE ctid = ANY (ARRAY(
+        SELECT ctid FROM ${table} WHERE ${time} < now() - ${age}::interval LIMIT ${batchSize}))`.execute(db)
     const deleted = Number(result.numAffectedRows ?? 0)
     total += deleted
     if (deleted < batchSize) return total
@@ -130,15 +198,13 @@ const POLICIES = {
 
 type PolicyKind = keyof typeof POLICIES
 
-/** The telemetry job of `kind`, with whether its age is `age`; none when there is no such job. */
-async function policyJob(db: Kysely<Database>, kind: PolicyKind, age: string) {
+/** The job of `kind` on `table`, with whether its age is `age`; none when there is no such job. */
+async function policyJob(db: Kysely<Database>, kind: PolicyKind, table: string, age: string) {
   const { procedure, ageKey } = POLICIES[kind]
   const { rows } = await sql<{ job_id: number; same: boolean }>`
     SELECT job_id, (config->>${ageKey})::interval = ${age}::interval AS same
     FROM timescaledb_information.jobs
-    WHERE hypertable_schema = current_schema() AND hypertable_name = 'telemetry' AND proc_name = ${procedure}`.execute(
-    db,
-  )
+    WHERE hypertable_schema = current_schema() AND hypertable_name = ${table} AND proc_name = ${procedure}`.execute(db)
   return rows[0]
 }
 
@@ -147,28 +213,30 @@ async function policyJob(db: Kysely<Database>, kind: PolicyKind, age: string) {
  * same; otherwise the old job is replaced, in one transaction. TimescaleDB's
  * own `if_not_exists` would keep the old age and only warn.
  */
-async function schedulePolicy(db: Kysely<Database>, kind: PolicyKind, age: string): Promise<number> {
+async function schedulePolicy(db: Kysely<Database>, kind: PolicyKind, of: AgedTable, age: string): Promise<number> {
+  const { table } = AGED_TABLES[of]
   return db.transaction().execute(async (trx) => {
-    const existing = await policyJob(trx, kind, age)
+    const existing = await policyJob(trx, kind, table, age)
     if (existing?.same) return Number(existing.job_id)
-    if (existing) await sql`SELECT ${sql.raw(POLICIES[kind].remove)}('telemetry')`.execute(trx)
+    if (existing) await sql`SELECT ${sql.raw(POLICIES[kind].remove)}(${table}::regclass)`.execute(trx)
     const add = kind === 'compression' ? sql`add_compression_policy` : sql`add_retention_policy`
-    const { rows } = await sql<{ job: number }>`SELECT ${add}('telemetry', ${age}::interval) AS job`.execute(trx)
+    const { rows } = await sql<{ job: number }>`SELECT ${add}(${table}::regclass, ${age}::interval) AS job`.execute(trx)
     return Number(rows[0]!.job)
   })
 }
 
 /**
- * Enables native compression (segmented by device) and schedules it after
- * `after`, replacing a compression policy of another age; returns the job id.
+ * Enables native compression of `of` (segmented by device) and schedules it
+ * after `after`, replacing a compression policy of another age; returns the job id.
  */
-export async function addCompressionJob(db: Kysely<Database>, after: string): Promise<number> {
-  await sql`ALTER TABLE telemetry SET (timescaledb.compress, timescaledb.compress_segmentby = 'device_id',
-    timescaledb.compress_orderby = 'time DESC')`.execute(db)
-  return schedulePolicy(db, 'compression', after)
+export async function addCompressionJob(db: Kysely<Database>, after: string, of: AgedTable): Promise<number> {
+  const { table, segmentBy, orderBy } = AGED_TABLES[of]
+  await sql`ALTER TABLE ${sql.id(table)} SET (timescaledb.compress, timescaledb.compress_segmentby = ${sql.lit(segmentBy)},
+    timescaledb.compress_orderby = ${sql.lit(orderBy)})`.execute(db)
+  return schedulePolicy(db, 'compression', of, after)
 }
 
-/** Schedules dropping chunks older than `after`, replacing a retention policy of another age; returns the job id. */
-export function addRetentionJob(db: Kysely<Database>, after: string): Promise<number> {
-  return schedulePolicy(db, 'retention', after)
+/** Schedules dropping chunks of `of` older than `after`, replacing a retention policy of another age; returns the job id. */
+export function addRetentionJob(db: Kysely<Database>, after: string, of: AgedTable): Promise<number> {
+  return schedulePolicy(db, 'retention', of, after)
 }

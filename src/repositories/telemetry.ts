@@ -4,150 +4,43 @@ import { isHypertable } from '../schema/timescaledb.js'
 import { InvalidStateError, MissingReferenceError, TimescaleUnavailableError } from '../errors/errors.js'
 import type { Database, Telemetry } from '../schema/database.js'
 import { METRICS } from '../schema/metrics.js'
-import { hasAMetric, metricValueFields } from '../schema/readings.js'
+import { olderThanCursor, guarded, idSchema, timeKey, validate, toTimePage, type Page } from './shared/index.js'
+import { HOUR_MS, refillRollups } from '../schema/rollups.js'
+import { addToRollupsQuery, hourGroups, type InsertedReading } from './rollup-statements.js'
 import {
-  olderThanCursor,
-  guarded,
-  idSchema,
-  instantSchema,
-  pageFields,
-  timeKey,
-  validate,
-  toTimePage,
-  type Page,
-} from './shared/index.js'
-import {
+  AGED_TABLES,
   addCompressionJob,
   addRetentionJob,
   deleteOldRows,
   dropOldChunks,
   selectBuckets,
   latestQuery,
+  rollupAnswers,
+  type AgedTable,
   type TelemetryBucket,
   type TelemetryScope,
 } from './telemetry-statements.js'
 
-const MAX_INSERT = 1_000
-const MAX_LATEST_IDS = 10_000
-
-/**
- * One reading for `telemetry.insert`: the device, when, and at least one
- * metric, each finite and physically plausible (see `METRIC_RANGES`). The
- * plant is always the device's current plant; a reading cannot choose it.
- *
- * @example
- * ```ts
- * import { telemetryInputSchema } from 'plantops-db'
- * telemetryInputSchema.parse({ deviceId: 'dev_1', time: new Date(), soil_moisture: 41.5 })
- * ```
- */
-export const telemetryInputSchema = z
-  .strictObject({ deviceId: idSchema, time: instantSchema, ...metricValueFields })
-  .refine(hasAMetric.check, { message: hasAMetric.message })
-
-/** Exactly one of `deviceId` and `plantId`. */
-const scopeFields = { deviceId: idSchema.optional(), plantId: idSchema.optional() }
-const oneScope = (value: { deviceId?: string | undefined; plantId?: string | undefined }) =>
-  (value.deviceId === undefined) !== (value.plantId === undefined)
-const oneScopeMessage = { message: 'give exactly one of deviceId and plantId' }
-
-/**
- * Options of `telemetry.range`: whose readings, an optional `[from, to)` window, and a page.
- *
- * @example
- * ```ts
- * import { telemetryRangeOptionsSchema } from 'plantops-db'
- * telemetryRangeOptionsSchema.parse({ plantId: 'plant_1', from: '2026-01-01T00:00:00Z', limit: 500 })
- * ```
- */
-export const telemetryRangeOptionsSchema = z
-  .strictObject({ ...scopeFields, from: instantSchema.optional(), to: instantSchema.optional(), ...pageFields })
-  .refine(oneScope, oneScopeMessage)
-
-/**
- * Bucket widths `telemetry.buckets` accepts: fixed lengths, which `date_bin`
- * and `time_bucket` cut identically.
- *
- * @example
- * ```ts
- * import { BUCKET_WIDTHS } from 'plantops-db'
- * BUCKET_WIDTHS.includes('1 hour') // true
- * ```
- */
-export const BUCKET_WIDTHS = [
-  '1 minute',
-  '5 minutes',
-  '15 minutes',
-  '30 minutes',
-  '1 hour',
-  '6 hours',
-  '12 hours',
-  '1 day',
-  '1 week',
-] as const
-
-/**
- * Options of `telemetry.buckets`.
- *
- * @example
- * ```ts
- * import { telemetryBucketOptionsSchema } from 'plantops-db'
- * telemetryBucketOptionsSchema.parse({ deviceId: 'dev_1', from: new Date(0), to: new Date(), bucket: '1 hour' })
- * ```
- */
-export const telemetryBucketOptionsSchema = z
-  .strictObject({ ...scopeFields, from: instantSchema, to: instantSchema, bucket: z.enum(BUCKET_WIDTHS) })
-  .refine(oneScope, oneScopeMessage)
-  .refine((options) => options.from < options.to, { message: 'from must be before to', path: ['from'] })
-
-/**
- * An age such as `'30 days'` or `'12 hours'`, for retention and compression.
- *
- * @example
- * ```ts
- * import { ageSchema } from 'plantops-db'
- * ageSchema.parse('90 days')
- * ```
- */
-export const ageSchema = z
-  .string()
-  .regex(/^[1-9]\d{0,5} (second|minute|hour|day|week)s?$/, { message: 'must look like "30 days" or "12 hours"' })
-
-/**
- * One reading for `telemetry.insert`.
- *
- * @example
- * ```ts
- * const r: TelemetryInput = { deviceId: 'dev_1', time: new Date(), humidity: 60 }
- * ```
- */
-export type TelemetryInput = z.input<typeof telemetryInputSchema>
-/** Options of `telemetry.range`. @example `const o: TelemetryRangeOptions = { deviceId: 'dev_1', limit: 100 }` */
-export type TelemetryRangeOptions = z.input<typeof telemetryRangeOptionsSchema>
-/**
- * Options of `telemetry.buckets`.
- *
- * @example
- * ```ts
- * const o: TelemetryBucketOptions = { plantId: 'p', from, to, bucket: '1 hour' }
- * ```
- */
-export type TelemetryBucketOptions = z.input<typeof telemetryBucketOptionsSchema>
-/**
- * Whose latest readings `telemetry.latest` returns.
- *
- * @example
- * ```ts
- * const w: LatestFor = { deviceIds: ['dev_1', 'dev_2'] }
- * ```
- */
-export type LatestFor = { deviceIds: readonly string[] } | { plantIds: readonly string[] }
-/** What `telemetry.deleteOlderThan` removed. @example `if (r.method === 'delete') console.log(r.rowsDeleted)` */
-export type RetentionResult =
-  | { method: 'drop_chunks'; chunksDropped: number }
-  | { method: 'delete'; rowsDeleted: number }
-
 export type { TelemetryBucket, MetricAggregate } from './telemetry-statements.js'
+export * from './telemetry-options.js'
+import {
+  MAX_INSERT,
+  MAX_LATEST_IDS,
+  agedSchema,
+  ageSchema,
+  rebuildRollupsOptionsSchema,
+  telemetryBucketOptionsSchema,
+  telemetryInputSchema,
+  telemetryRangeOptionsSchema,
+  type AgedTelemetry,
+  type LatestFor,
+  type RebuildRollupsOptions,
+  type RebuildRollupsResult,
+  type RetentionResult,
+  type TelemetryBucketOptions,
+  type TelemetryInput,
+  type TelemetryRangeOptions,
+} from './telemetry-options.js'
 
 /**
  * The `telemetry` repository: small writes and every read. Bulk ingestion
@@ -162,26 +55,51 @@ export type { TelemetryBucket, MetricAggregate } from './telemetry-statements.js
  * ```
  */
 export interface TelemetryRepository {
-  /** Inserts up to 1,000 readings; the plant is the device's current one. */
+  /** Inserts up to 1,000 readings, and adds them to the hourly rollup; the plant is the device's current one. */
   insert(readings: TelemetryInput | readonly TelemetryInput[]): Promise<Telemetry[]>
   /** A device's or plant's readings, newest first, a page at a time. */
   range(options: TelemetryRangeOptions): Promise<Page<Telemetry>>
   /** The newest reading of each of up to 10,000 devices or plants, in one query. */
   latest(of: LatestFor): Promise<Telemetry[]>
-  /** Average, minimum, maximum and count per metric per time bucket. */
+  /**
+   * Average, minimum, maximum and count per metric per time bucket: from the
+   * hourly rollup for whole-hour buckets between whole hours, else from raw rows.
+   */
   buckets(options: TelemetryBucketOptions): Promise<TelemetryBucket[]>
-  /** Removes telemetry older than `age` (`drop_chunks` on a hypertable: whole chunks only). */
-  deleteOlderThan(age: string): Promise<RetentionResult>
   /**
-   * TimescaleDB only: compress chunks older than `after`; returns the job id.
-   * Idempotent for the same age; another age replaces the policy (new job id).
+   * Recomputes the hourly rollup of `[from, to)`, widened to whole hours, from
+   * the raw rows: for rows written around the writer (an import, a restore).
    */
-  addCompressionPolicy(after: string): Promise<number>
+  rebuildRollups(options: RebuildRollupsOptions): Promise<RebuildRollupsResult>
   /**
-   * TimescaleDB only: drop chunks older than `after` on a schedule; returns the
-   * job id. Idempotent for the same age; another age replaces the policy (new job id).
+   * Removes raw readings (or, with `{ of: 'rollups' }`, rollup hours) older
+   * than `age`; `drop_chunks` on a hypertable (whole chunks only). Deleting
+   * raw readings keeps their rollups.
    */
-  addRetentionPolicy(after: string): Promise<number>
+  deleteOlderThan(age: string, options?: AgedTelemetry): Promise<RetentionResult>
+  /**
+   * TimescaleDB only: compress chunks of the raw readings (or the rollups)
+   * older than `after`; returns the job id. Idempotent for the same age;
+   * another age replaces the policy (new job id).
+   */
+  addCompressionPolicy(after: string, options?: AgedTelemetry): Promise<number>
+  /**
+   * TimescaleDB only: drop chunks of the raw readings (or the rollups) older
+   * than `after` on a schedule; returns the job id. Idempotent for the same
+   * age; another age replaces the policy (new job id).
+   */
+  addRetentionPolicy(after: string, options?: AgedTelemetry): Promise<number>
+}
+
+/** A row `telemetry.insert` just stored, as the rollup takes it. */
+function asInsertedReading(row: Telemetry): InsertedReading {
+  return {
+    // A host's pool may parse timestamps and floats its own way.
+    timeMs: new Date(row.time).getTime(),
+    deviceId: row.device_id,
+    plantId: row.plant_id,
+    values: METRICS.map((metric) => (row[metric] === null ? null : Number(row[metric]))),
+  }
 }
 
 function scopeOf(options: { deviceId?: string | undefined; plantId?: string | undefined }): TelemetryScope {
@@ -204,8 +122,9 @@ export function createTelemetryRepository(db: Kysely<Database>): TelemetryReposi
     return byId
   }
 
-  const requireHypertable = async (what: string) => {
-    if (!(await isHypertable(db, 'telemetry'))) throw new TimescaleUnavailableError(what, 'telemetry is a plain table')
+  const requireHypertable = async (what: string, of: AgedTable) => {
+    const { table } = AGED_TABLES[of]
+    if (!(await isHypertable(db, table))) throw new TimescaleUnavailableError(what, `${table} is a plain table`)
   }
 
   return {
@@ -221,7 +140,13 @@ export function createTelemetryRepository(db: Kysely<Database>): TelemetryReposi
         plant_id: devices.get(reading.deviceId)!.plant_id,
         ...Object.fromEntries(METRICS.map((metric) => [metric, reading[metric] ?? null])),
       }))
-      return guarded('readings', () => db.insertInto('telemetry').values(rows).returningAll().execute())
+      return guarded('readings', () =>
+        db.transaction().execute(async (trx) => {
+          const inserted = await trx.insertInto('telemetry').values(rows).returningAll().execute()
+          await addToRollupsQuery(hourGroups(inserted.map(asInsertedReading))).execute(trx)
+          return inserted
+        }),
+      )
     },
 
     async range(options) {
@@ -265,27 +190,45 @@ export function createTelemetryRepository(db: Kysely<Database>): TelemetryReposi
     },
 
     async buckets(options) {
-      const { from, to, bucket, ...scope } = validate(telemetryBucketOptionsSchema, options, 'telemetry bucket options')
-      return selectBuckets(db, scopeOf(scope), { from, to, width: bucket }, await isHypertable(db, 'telemetry'))
+      const { from, to, bucket, source, ...scope } = validate(
+        telemetryBucketOptionsSchema,
+        options,
+        'telemetry bucket options',
+      )
+      const range = { from, to, width: bucket }
+      const rollup = source === 'auto' && rollupAnswers(range)
+      const useTimeBucket = !rollup && (await isHypertable(db, 'telemetry'))
+      return selectBuckets(db, scopeOf(scope), range, { rollup, useTimeBucket })
     },
 
-    async deleteOlderThan(age) {
+    async rebuildRollups(options) {
+      const range = validate(rebuildRollupsOptionsSchema, options, 'rebuild rollups options')
+      const from = new Date(Math.floor(range.from.getTime() / HOUR_MS) * HOUR_MS)
+      const to = new Date(Math.ceil(range.to.getTime() / HOUR_MS) * HOUR_MS)
+      const rows = await db.transaction().execute((trx) => refillRollups(trx, { from, to }))
+      return { from, to, rows }
+    },
+
+    async deleteOlderThan(age, options = {}) {
       const interval = validate(ageSchema, age, 'retention age')
-      if (await isHypertable(db, 'telemetry'))
-        return { method: 'drop_chunks', chunksDropped: await dropOldChunks(db, interval) }
-      return { method: 'delete', rowsDeleted: await deleteOldRows(db, interval) }
+      const { of } = validate(agedSchema, options, 'retention options')
+      if (await isHypertable(db, AGED_TABLES[of].table))
+        return { method: 'drop_chunks', chunksDropped: await dropOldChunks(db, interval, of) }
+      return { method: 'delete', rowsDeleted: await deleteOldRows(db, interval, of) }
     },
 
-    async addCompressionPolicy(after) {
+    async addCompressionPolicy(after, options = {}) {
       const interval = validate(ageSchema, after, 'compression age')
-      await requireHypertable('a compression policy')
-      return addCompressionJob(db, interval)
+      const { of } = validate(agedSchema, options, 'compression options')
+      await requireHypertable('a compression policy', of)
+      return addCompressionJob(db, interval, of)
     },
 
-    async addRetentionPolicy(after) {
+    async addRetentionPolicy(after, options = {}) {
       const interval = validate(ageSchema, after, 'retention age')
-      await requireHypertable('a retention policy')
-      return addRetentionJob(db, interval)
+      const { of } = validate(agedSchema, options, 'retention options')
+      await requireHypertable('a retention policy', of)
+      return addRetentionJob(db, interval, of)
     },
   }
 }

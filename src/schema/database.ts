@@ -173,6 +173,28 @@ export interface ContextEpochTable {
 }
 
 /**
+ * `telemetry_hourly`: the hourly rollup of `telemetry`, kept exactly by the
+ * writer and `telemetry.insert` in the transaction that writes the raw rows.
+ * One row per device, plant the readings were written under, and hour; per
+ * metric the sum, count, minimum and maximum of the values. `telemetry.buckets`
+ * reads it for whole-hour buckets.
+ *
+ * @example
+ * ```ts
+ * import type { TelemetryHourlyTable } from 'plantops-db'
+ * type Sum = TelemetryHourlyTable['soil_moisture_sum'] // number
+ * ```
+ */
+export type TelemetryHourlyTable = {
+  hour: Timestamp
+  device_id: string | null
+  plant_id: string | null
+  readings: number
+} & { [M in Metric as `${M}_sum`]: number } & { [M in Metric as `${M}_count`]: number } & {
+  [M in Metric as `${M}_min` | `${M}_max`]: number | null
+}
+
+/**
  * The Kysely database interface of plantops-db: pass it to `Kysely<Database>`
  * (or use `createDatabase`, which does) to get typed queries.
  *
@@ -192,6 +214,7 @@ export interface Database {
   care_plans: CarePlansTable
   telemetry_rejects: TelemetryRejectsTable
   plantops_context_epoch: ContextEpochTable
+  telemetry_hourly: TelemetryHourlyTable
 }
 
 /** A row of `plants` as read. @example `const p: Plant = await repos.plants.get('plant_1')` */

@@ -1,9 +1,13 @@
-import type { Database } from './database.js'
+import type { Database, TelemetryHourlyTable } from './database.js'
+import { ROLLUP_METRIC_COLUMNS } from './rollups.js'
 import { METRICS, type Metric } from './metrics.js'
 
 type Columns<T> = { readonly [C in keyof T]-?: true }
 
 const metricColumns = Object.fromEntries(METRICS.map((metric) => [metric, true])) as Record<Metric, true>
+const rollupColumns = Object.fromEntries(ROLLUP_METRIC_COLUMNS.map((column) => [column, true])) as Columns<
+  Omit<TelemetryHourlyTable, 'hour' | 'device_id' | 'plant_id' | 'readings'>
+>
 
 /**
  * Every column of every table plantops-db uses, at run time: the same set as
@@ -48,4 +52,5 @@ export const TABLE_COLUMNS: { readonly [T in keyof Database]: Columns<Database[T
     replayed_at: true,
   },
   plantops_context_epoch: { id: true, epoch: true },
+  telemetry_hourly: { hour: true, device_id: true, plant_id: true, readings: true, ...rollupColumns },
 }

@@ -233,8 +233,18 @@ describeEachBackend('telemetry repository', (backend) => {
     )
     if (backend.name === 'timescaledb') {
       const scope = { column: 'device_id' as const, id: device.id }
-      const timeBucket = await selectBuckets(m.t.db, scope, { from, to, width: '1 hour' }, true)
-      const dateBin = await selectBuckets(m.t.db, scope, { from, to, width: '1 hour' }, false)
+      const timeBucket = await selectBuckets(
+        m.t.db,
+        scope,
+        { from, to, width: '1 hour' },
+        { rollup: false, useTimeBucket: true },
+      )
+      const dateBin = await selectBuckets(
+        m.t.db,
+        scope,
+        { from, to, width: '1 hour' },
+        { rollup: false, useTimeBucket: false },
+      )
       // What the README promises: starts, counts, min and max identical; averages to rounding.
       const exactly = (buckets: TelemetryBucket[]) =>
         buckets.map((b) => ({

@@ -116,7 +116,7 @@ export const specification: Record<string, TableInfo> = {
   },
 }
 
-/** What the writer's migrations (007–009) add beside the seed tables. */
+/** What the writer's migrations (007–010) add beside the seed tables. */
 Object.assign(specification, {
   telemetry_rejects: {
     columns: {
@@ -144,6 +144,33 @@ Object.assign(specification, {
     foreignKeys: [],
     indexes: {},
   },
+  telemetry_hourly: {
+    columns: {
+      hour: timestamptz(false),
+      device_id: text(),
+      plant_id: text(),
+      readings: { type: 'integer', nullable: false, default: null },
+      ...Object.fromEntries(
+        ['soil_moisture', 'temperature', 'humidity', 'light_level'].flatMap((metric) => [
+          [`${metric}_sum`, { type: 'double precision', nullable: false, default: '0' }],
+          [`${metric}_count`, { type: 'integer', nullable: false, default: '0' }],
+          [`${metric}_min`, float()],
+          [`${metric}_max`, float()],
+        ]),
+      ),
+    },
+    primaryKey: [],
+    unique: [],
+    foreignKeys: [
+      { columns: ['device_id'], references: 'devices', referencedColumns: ['id'], onDelete: 'CASCADE' },
+      // No action: a trigger merges a deleted plant's hours into the plantless ones first.
+      { columns: ['plant_id'], references: 'plants', referencedColumns: ['id'], onDelete: 'NO ACTION' },
+    ],
+    indexes: {
+      idx_telemetry_hourly_key: ["COALESCE(device_id, ''::text)", 'hour', "COALESCE(plant_id, ''::text)"],
+      idx_telemetry_hourly_plant: ['plant_id', 'hour'],
+    },
+  },
 } satisfies Record<string, TableInfo>)
 
 export const SEED_MIGRATIONS = [
@@ -161,4 +188,5 @@ export const ALL_MIGRATIONS = [
   '007_unique_telemetry_reading',
   '008_create_telemetry_rejects',
   '009_track_device_context',
+  '010_create_telemetry_rollups',
 ]

@@ -1,0 +1,87 @@
+import { sql, type Kysely } from 'kysely'
+import { METRICS } from '../src/schema/metrics.js'
+import {
+  ROLLUP_CONFLICT_TARGET,
+  ROLLUP_METRIC_COLUMNS,
+  ROLLUP_TABLE,
+  refillRollups,
+  rollupColumn,
+  rollupMerge,
+} from '../src/schema/rollups.js'
+import { isHypertable } from '../src/schema/timescaledb.js'
+import type { Migration } from '../src/schema/migration.js'
+import type { MigrationContext } from './context.js'
+
+const table = sql.id(ROLLUP_TABLE)
+
+function metricColumns() {
+  return sql.join(
+    METRICS.map(
+      (metric) => sql`${sql.id(rollupColumn(metric, 'sum'))} FLOAT NOT NULL DEFAULT 0,
+        ${sql.id(rollupColumn(metric, 'count'))} INTEGER NOT NULL DEFAULT 0,
+        ${sql.id(rollupColumn(metric, 'min'))} FLOAT, ${sql.id(rollupColumn(metric, 'max'))} FLOAT`,
+    ),
+  )
+}
+
+/**
+ * Before a plant goes, its rollup rows become the plantless rows of their
+ * device and hour, merged with any already there: what `ON DELETE SET NULL`
+ * does to its raw rows. A plain `SET NULL` on the rollup would collide with
+ * those rows' unique key.
+ */
+async function mergeRollupsOfDeletedPlant(db: Kysely<unknown>): Promise<void> {
+  const columns = sql.join(['readings', ...ROLLUP_METRIC_COLUMNS].map((column) => sql.id(column)))
+  await sql`
+    CREATE OR REPLACE FUNCTION plantops_merge_plant_rollups() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $$
+    BEGIN
+      INSERT INTO ${table} (hour, device_id, plant_id, ${columns})
+      SELECT hour, device_id, NULL, ${columns} FROM ${table} WHERE plant_id = OLD.id
+      ON CONFLICT ${ROLLUP_CONFLICT_TARGET} DO UPDATE SET ${rollupMerge()};
+      DELETE FROM ${table} WHERE plant_id = OLD.id;
+      RETURN OLD;
+    END
+    $$`.execute(db)
+  await sql`DROP TRIGGER IF EXISTS plantops_plant_rollups_merged ON plants`.execute(db)
+  await sql`
+    CREATE TRIGGER plantops_plant_rollups_merged BEFORE DELETE ON plants
+    FOR EACH ROW EXECUTE FUNCTION plantops_merge_plant_rollups()`.execute(db)
+}
+
+/**
+ * The hourly rollup the writer keeps (see `TelemetryHourlyTable`). A
+ * hypertable on `hour` when `telemetry` is one, so the compression and
+ * retention helpers cover it. Filled from the raw rows already there, so an
+ * adopted database's charts read the same from the rollup as from the rows.
+ */
+export function createTelemetryRollups(context: MigrationContext): Migration {
+  return {
+    async up(db: Kysely<unknown>) {
+      await sql`
+        CREATE TABLE IF NOT EXISTS ${table} (
+          hour TIMESTAMPTZ NOT NULL,
+          device_id TEXT REFERENCES devices(id) ON DELETE CASCADE,
+          plant_id TEXT REFERENCES plants(id),
+          readings INTEGER NOT NULL,
+          ${metricColumns()}
+        ) WITH (fillfactor = 80)`.execute(db)
+      if (await isHypertable(db, 'telemetry'))
+        await sql`SELECT create_hypertable(${ROLLUP_TABLE}::regclass, 'hour', if_not_exists => TRUE,
+          chunk_time_interval => INTERVAL '30 days', create_default_indexes => FALSE)`.execute(db)
+      await sql`CREATE UNIQUE INDEX IF NOT EXISTS idx_telemetry_hourly_key ON ${table} ${ROLLUP_CONFLICT_TARGET}`.execute(
+        db,
+      )
+      await sql`CREATE INDEX IF NOT EXISTS idx_telemetry_hourly_plant ON ${table} (plant_id, hour)`.execute(db)
+      await mergeRollupsOfDeletedPlant(db)
+      const filled = await refillRollups(db, {})
+      if (filled > 0)
+        context.logger.info({ table: ROLLUP_TABLE, rows: filled }, `filled ${filled} hourly rollup rows from telemetry`)
+    },
+    async down(db: Kysely<unknown>) {
+      await sql`DROP TRIGGER IF EXISTS plantops_plant_rollups_merged ON plants`.execute(db)
+      await sql`DROP FUNCTION IF EXISTS plantops_merge_plant_rollups()`.execute(db)
+      await sql`DROP TABLE IF EXISTS ${table}`.execute(db)
+    },
+  }
+}

@@ -1,0 +1,98 @@
+import { sql, type Kysely, type RawBuilder } from 'kysely'
+import { METRICS, type Metric } from './metrics.js'
+
+/** The hourly rollup of `telemetry`: one row per device, plant it was written under, and hour. */
+export const ROLLUP_TABLE = 'telemetry_hourly'
+
+/** Where buckets start counting, raw or rolled up: TimescaleDB's default `time_bucket` origin (a Monday, on an hour). */
+export const BUCKET_ORIGIN = '2000-01-03T00:00:00Z'
+
+/** One hour in milliseconds: the rollup's grain. */
+export const HOUR_MS = 3_600_000
+
+/** The four aggregates kept per metric, in column order. */
+export const ROLLUP_AGGREGATES = ['sum', 'count', 'min', 'max'] as const
+
+/** One of {@link ROLLUP_AGGREGATES}. */
+export type RollupAggregate = (typeof ROLLUP_AGGREGATES)[number]
+
+/** The column holding `aggregate` of `metric`, e.g. `soil_moisture_sum`. */
+export function rollupColumn(metric: Metric, aggregate: RollupAggregate): `${Metric}_${RollupAggregate}` {
+  return `${metric}_${aggregate}`
+}
+
+/** Every metric's aggregate columns, metric by metric in {@link METRICS} order. */
+export const ROLLUP_METRIC_COLUMNS: readonly string[] = Object.freeze(
+  METRICS.flatMap((metric) => ROLLUP_AGGREGATES.map((aggregate) => rollupColumn(metric, aggregate))),
+)
+
+/** The rollup's columns in table order. */
+export const ROLLUP_COLUMNS: readonly string[] = Object.freeze([
+  'hour',
+  'device_id',
+  'plant_id',
+  'readings',
+  ...ROLLUP_METRIC_COLUMNS,
+])
+
+/**
+ * The rollup's key as its unique index spells it. Device and plant may be
+ * NULL (a reading of a plantless device; a deleted plant's readings), and
+ * `ON CONFLICT` never matches NULL, so the index keys on `coalesce(…, '')`;
+ * an id is never empty.
+ */
+export const ROLLUP_CONFLICT_TARGET = sql.raw(`((coalesce(device_id, '')), hour, (coalesce(plant_id, '')))`)
+
+/**
+ * How an existing rollup row takes in another one (`excluded`): sums and
+ * counts add up, minimum and maximum widen. `least`/`greatest` ignore NULL.
+ */
+export function rollupMerge(table = ROLLUP_TABLE): RawBuilder<unknown> {
+  const t = sql.id(table)
+  const add = (column: string) => sql`${sql.id(column)} = ${t}.${sql.id(column)} + excluded.${sql.id(column)}`
+  const widen = (column: string, fn: 'least' | 'greatest') =>
+    sql`${sql.id(column)} = ${sql.raw(fn)}(${t}.${sql.id(column)}, excluded.${sql.id(column)})`
+  const sets = [add('readings')]
+  for (const metric of METRICS) {
+    sets.push(add(rollupColumn(metric, 'sum')), add(rollupColumn(metric, 'count')))
+    sets.push(widen(rollupColumn(metric, 'min'), 'least'), widen(rollupColumn(metric, 'max'), 'greatest'))
+  }
+  return sql.join(sets)
+}
+
+/** A `[from, to)` range of whole hours; either end open. */
+export interface HourRange {
+  readonly from?: Date | undefined
+  readonly to?: Date | undefined
+}
+
+function hourFilter(column: string, range: HourRange): RawBuilder<unknown> {
+  const conditions = [sql`TRUE`]
+  if (range.from) conditions.push(sql`${sql.id(column)} >= ${range.from.toISOString()}::timestamptz`)
+  if (range.to) conditions.push(sql`${sql.id(column)} < ${range.to.toISOString()}::timestamptz`)
+  return sql.join(conditions, sql` AND `)
+}
+
+/**
+ * Recomputes the rollup rows of `range` (whole hours) from the raw rows, in
+ * the caller's transaction; returns how many rollup rows it wrote. The lock
+ * waits for writers' open batches and holds new ones until commit, so none
+ * adds to an hour this recomputes from a snapshot without its rows.
+ */
+export async function refillRollups(db: Kysely<any>, range: HourRange): Promise<number> {
+  await sql`LOCK TABLE ${sql.id(ROLLUP_TABLE)} IN SHARE ROW EXCLUSIVE MODE`.execute(db)
+  await sql`DELETE FROM ${sql.id(ROLLUP_TABLE)} WHERE ${hourFilter('hour', range)}`.execute(db)
+  const aggregates = METRICS.map((metric) => {
+    const value = sql.id(metric)
+    return sql`coalesce(sum(${value}), 0), count(${value}), min(${value}), max(${value})`
+  })
+  const { rows } = await sql<{ n: number }>`
+    WITH filled AS (
+      INSERT INTO ${sql.id(ROLLUP_TABLE)} (${sql.join(ROLLUP_COLUMNS.map((c) => sql.id(c)))})
+      SELECT date_bin('1 hour', time, ${BUCKET_ORIGIN}::timestamptz), device_id, plant_id, count(*), ${sql.join(aggregates)}
+      FROM telemetry WHERE ${hourFilter('time', range)}
+      GROUP BY 1, 2, 3
+      RETURNING 1
+    ) SELECT count(*)::int AS n FROM filled`.execute(db)
+  return rows[0]?.n ?? 0
+}
