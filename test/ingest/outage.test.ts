@@ -3,6 +3,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest'
 import { createRepositories, createTelemetryWriter } from '../../src/index.js'
 import { describeServer } from '../support/backends.js'
 import { randomMac } from '../support/migrated.js'
+import { expectRollupsMatchRaw } from '../support/rollups.js'
 import { startProxiedServer, type ProxiedServer } from '../support/proxied-server.js'
 
 describeServer('telemetry writer through a database outage', () => {
@@ -55,5 +56,7 @@ describeServer('telemetry writer through a database outage', () => {
       direct,
     )
     expect(rows[0]).toEqual({ n: total, distinct_times: total })
+    // A batch whose COMMIT was cut may have landed; its retry finds the rows stored and must not count them again.
+    expect(await expectRollupsMatchRaw(direct, [device.id])).toBe(total)
   })
 })
