@@ -11,6 +11,7 @@ import {
 import { describeEachBackend, type TestDatabase } from './support/backends.js'
 import { recordingLogger } from './support/recording-logger.js'
 import { ALL_MIGRATIONS } from './support/specification.js'
+import { expectRollupsMatchRaw } from './support/rollups.js'
 
 const OLD_SIX = ALL_MIGRATIONS.slice(0, 6)
 const silent = { debug() {}, info() {}, warn() {}, error() {} }
@@ -80,6 +81,17 @@ describeEachBackend("adopting the earlier service's database", (backend) => {
       { time: at('2025-03-01T10:00:00Z'), soil_moisture: 40, temperature: 21 },
       { time: at('2025-03-01T10:01:00Z'), soil_moisture: 41, temperature: 21 },
       { time: at('2025-03-01T10:02:00Z'), soil_moisture: 43, temperature: 22 },
+    ])
+    // Migration 010 fills the hourly rollup from the rows it found, after 007 resolved their duplicates.
+    expect(await expectRollupsMatchRaw(t.db, ['esp-1'])).toBe(3)
+    const [hour] = await createRepositories(t.db).telemetry.buckets({
+      deviceId: 'esp-1',
+      from: at('2025-03-01T10:00:00Z'),
+      to: at('2025-03-01T11:00:00Z'),
+      bucket: '1 hour',
+    })
+    expect([hour?.readings, hour?.soil_moisture.min, hour?.soil_moisture.max, hour?.temperature.count]).toEqual([
+      3, 40, 43, 3,
     ])
     const letters = await sql<{ device_id: string; reason: string; payload: Buffer; detail: string }>`
       SELECT device_id, reason, payload, detail FROM telemetry_rejects`.execute(t.db)
