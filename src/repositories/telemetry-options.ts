@@ -64,9 +64,10 @@ export const BUCKET_WIDTHS = [
 
 /**
  * Options of `telemetry.buckets`. `source: 'auto'` (the default) answers
- * from the hourly rollup when the bucket is a whole number of hours and both
- * ends fall on an hour, from the raw rows otherwise; `'raw'` always
- * aggregates the raw rows (to check the rollup, or after writing around it).
+ * whole-hour buckets (`'1 hour'` … `'1 week'`) from the hourly rollup, and
+ * the raw rows of a partial hour at either end of the range; shorter buckets
+ * from the raw rows. `'raw'` always aggregates the raw rows (to check the
+ * rollup, or after writing around it before `rebuildRollups`).
  *
  * @example
  * ```ts

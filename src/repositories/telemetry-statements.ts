@@ -1,7 +1,7 @@
-import { sql, type Kysely } from 'kysely'
+import { sql, type Kysely, type RawBuilder } from 'kysely'
 import type { Database, Telemetry } from '../schema/database.js'
 import { METRICS, type Metric } from '../schema/metrics.js'
-import { BUCKET_ORIGIN, HOUR_MS, ROLLUP_TABLE, rollupColumn } from '../schema/rollups.js'
+import { BUCKET_ORIGIN, HOUR_MS, ROLLUP_METRIC_COLUMNS, ROLLUP_TABLE, rollupColumn } from '../schema/rollups.js'
 
 /** The reading scope of a query: one device's or one plant's telemetry. */
 export type TelemetryScope = { column: 'device_id' | 'plant_id'; id: string }
@@ -72,13 +72,11 @@ const WHOLE_HOUR_WIDTHS: ReadonlySet<string> = new Set(['1 hour', '6 hours', '12
 export type BucketRange = { from: Date; to: Date; width: string }
 
 /**
- * Whether the hourly rollup holds exactly the rows a raw aggregation over
- * `range` would read: whole-hour buckets, and both ends on an hour (the
- * origin is on one, so every bucket edge is too).
+ * Whether the hourly rollup can answer buckets of this width: whole numbers
+ * of hours, whose edges (the origin is on an hour) all fall on hours.
  */
-export function rollupAnswers(range: BucketRange): boolean {
-  const onHour = (date: Date) => date.getTime() % HOUR_MS === 0
-  return WHOLE_HOUR_WIDTHS.has(range.width) && onHour(range.from) && onHour(range.to)
+export function rollupAnswers(width: string): boolean {
+  return WHOLE_HOUR_WIDTHS.has(width)
 }
 
 /** Per metric, aggregates of the raw values. */
@@ -90,8 +88,8 @@ function rawAggregates() {
   })
 }
 
-/** Per metric, the same aggregates recombined from hourly ones: the mean is the summed sum over the summed count. */
-function rolledUpAggregates() {
+/** Per metric, the aggregates recombined from partial ones: the mean is the summed sum over the summed count. */
+function recombinedAggregates() {
   return METRICS.map((metric) => {
     const [sum, count, min, max] = (['sum', 'count', 'min', 'max'] as const).map((a) =>
       sql.ref(rollupColumn(metric, a)),
@@ -100,6 +98,17 @@ function rolledUpAggregates() {
       min(${min}) AS ${sql.ref(`${metric}_min`)}, max(${max}) AS ${sql.ref(`${metric}_max`)},
       sum(${count}) AS ${sql.ref(`${metric}_count`)}`
   })
+}
+
+/** Raw rows in `[from, to)` as one-reading partial aggregates, shaped like rollup rows. */
+function rawAsPartials(scope: TelemetryScope, width: RawBuilder<unknown>, from: Date, to: Date) {
+  const partials = METRICS.map((metric) => {
+    const value = sql.ref(metric)
+    return sql`coalesce(${value}, 0), (${value} IS NOT NULL)::int, ${value}, ${value}`
+  })
+  return sql`SELECT date_bin(${width}, time, ${BUCKET_ORIGIN}::timestamptz), 1, ${sql.join(partials)}
+    FROM telemetry WHERE ${sql.ref(scope.column)} = ${scope.id}
+      AND time >= ${from.toISOString()}::timestamptz AND time < ${to.toISOString()}::timestamptz`
 }
 
 function bucketsFromRaw(scope: TelemetryScope, range: BucketRange, useTimeBucket: boolean) {
@@ -115,22 +124,38 @@ function bucketsFromRaw(scope: TelemetryScope, range: BucketRange, useTimeBucket
     ORDER BY 1`
 }
 
-/** A device's rollup rows are found through the unique key's `coalesce(device_id, '')`. */
+/**
+ * Whole-hour buckets from the rollup's hours inside `[from, to)`, plus the
+ * raw rows of the ragged hour at either end, so a chart of "the last 30
+ * days" from any instant reads about 20 rollup rows per device-day, not
+ * 1,440 raw ones. The three parts never overlap. A device's rollup rows are
+ * found through the unique key's `coalesce(device_id, '')`.
+ */
 function bucketsFromRollup(scope: TelemetryScope, range: BucketRange) {
+  const width = sql`${range.width}::interval`
+  const firstHour = new Date(Math.ceil(range.from.getTime() / HOUR_MS) * HOUR_MS)
+  const lastHour = new Date(Math.max(Math.floor(range.to.getTime() / HOUR_MS) * HOUR_MS, firstHour.getTime()))
   const owner = scope.column === 'device_id' ? sql`coalesce(device_id, '')` : sql.ref('plant_id')
+  const columns = sql.join(['readings', ...ROLLUP_METRIC_COLUMNS].map((c) => sql.ref(c)))
+  const parts = [
+    sql`SELECT date_bin(${width}, hour, ${BUCKET_ORIGIN}::timestamptz), ${columns}
+      FROM ${sql.id(ROLLUP_TABLE)}
+      WHERE ${owner} = ${scope.id} AND hour >= ${firstHour.toISOString()}::timestamptz
+        AND hour < ${lastHour.toISOString()}::timestamptz`,
+  ]
+  const head = new Date(Math.min(firstHour.getTime(), range.to.getTime()))
+  if (range.from < head) parts.push(rawAsPartials(scope, width, range.from, head))
+  if (lastHour < range.to) parts.push(rawAsPartials(scope, width, lastHour, range.to))
   return sql<BucketRow>`
-    SELECT date_bin(${range.width}::interval, hour, ${BUCKET_ORIGIN}::timestamptz) AS bucket,
-      sum(readings) AS readings, ${sql.join(rolledUpAggregates())}
-    FROM ${sql.id(ROLLUP_TABLE)}
-    WHERE ${owner} = ${scope.id} AND hour >= ${range.from.toISOString()}::timestamptz
-      AND hour < ${range.to.toISOString()}::timestamptz
-    GROUP BY 1
-    ORDER BY 1`
+    SELECT bucket, sum(readings) AS readings, ${sql.join(recombinedAggregates())}
+    FROM (${sql.join(parts, sql` UNION ALL `)}) AS parts (bucket, ${columns})
+    GROUP BY bucket
+    ORDER BY bucket`
 }
 
 /**
  * Aggregates a scope's readings in `[from, to)` into buckets of `width`:
- * from the hourly rollup when it answers exactly (see {@link rollupAnswers}),
+ * from the hourly rollup for whole-hour widths (see {@link bucketsFromRollup}),
  * else from the raw rows, with `time_bucket` on a hypertable and `date_bin`
  * on a plain table, all from the same origin so they cut time identically.
  */

@@ -196,7 +196,7 @@ export function createTelemetryRepository(db: Kysely<Database>): TelemetryReposi
         'telemetry bucket options',
       )
       const range = { from, to, width: bucket }
-      const rollup = source === 'auto' && rollupAnswers(range)
+      const rollup = source === 'auto' && rollupAnswers(bucket)
       const useTimeBucket = !rollup && (await isHypertable(db, 'telemetry'))
       return selectBuckets(db, scopeOf(scope), range, { rollup, useTimeBucket })
     },
