@@ -46,6 +46,16 @@ interface Target {
   db: Kysely<Database>
   /** COPY each chunk into telemetry in its own transaction, over one connection, the encoding included. */
   rawCopy(chunks: readonly (readonly BenchReading[])[]): Promise<void>
+  /**
+   * The same over `connections` connections at once, each transaction with
+   * the writer's `random_page_cost`: the ceiling for a writer that uses as
+   * many connections and that planner setting. Server only.
+   */
+  rawCopyParallel?(
+    chunks: readonly (readonly BenchReading[])[],
+    connections: number,
+    randomPageCost: number,
+  ): Promise<void>
   dispose(): Promise<void>
 }
 
@@ -53,27 +63,44 @@ async function openTarget(): Promise<Target> {
   if (serverUrl) {
     const server = await createServerDatabase()
     const db = createDatabase({ connectionString: server.url })
+    /** Binary, the faster format and the one the writer uses, so the ceiling is the highest raw COPY. */
+    const copyChunk = async (client: pg.Client, chunk: readonly BenchReading[]) => {
+      const data = copyBinaryPayload(
+        chunk.map((r) => ({
+          timeMs: r.time.getTime(),
+          deviceId: r.deviceId,
+          plantId: r.plantId,
+          values: [r.soil_moisture, r.temperature, r.humidity, r.light_level],
+        })),
+      )
+      await pipeline(
+        Readable.from([data]),
+        client.query(copyFrom(`COPY telemetry (${COLUMNS}) FROM STDIN (FORMAT binary)`)),
+      )
+    }
     return {
       db,
       async rawCopy(chunks) {
         const client = new pg.Client({ connectionString: server.url })
         await client.connect()
-        // Binary, the faster format and the one the writer uses, so the ceiling is the highest raw COPY.
-        for (const chunk of chunks) {
-          const data = copyBinaryPayload(
-            chunk.map((r) => ({
-              timeMs: r.time.getTime(),
-              deviceId: r.deviceId,
-              plantId: r.plantId,
-              values: [r.soil_moisture, r.temperature, r.humidity, r.light_level],
-            })),
-          )
-          await pipeline(
-            Readable.from([data]),
-            client.query(copyFrom(`COPY telemetry (${COLUMNS}) FROM STDIN (FORMAT binary)`)),
-          )
-        }
+        for (const chunk of chunks) await copyChunk(client, chunk)
         await client.end()
+      },
+      async rawCopyParallel(chunks, connections, randomPageCost) {
+        const clients = Array.from({ length: connections }, () => new pg.Client({ connectionString: server.url }))
+        await Promise.all(clients.map((client) => client.connect()))
+        let next = 0
+        await Promise.all(
+          clients.map(async (client) => {
+            for (let i = next++; i < chunks.length; i = next++) {
+              await client.query('BEGIN')
+              await client.query(`SET LOCAL random_page_cost = ${randomPageCost}`)
+              await copyChunk(client, chunks[i]!)
+              await client.query('COMMIT')
+            }
+          }),
+        )
+        await Promise.all(clients.map((client) => client.end()))
       },
       async dispose() {
         await db.destroy()
@@ -167,9 +194,26 @@ const methods: Method[] = [
     run: (target) => target.rawCopy([readings]),
   },
   {
+    // The honest ceiling: the writer's connections (2) and its planner setting (random_page_cost 1.1).
+    name: 'raw COPY, 2 connections, writer planner setting',
+    rows: readings.length,
+    async run(target) {
+      if (!target.rawCopyParallel) throw new Error('needs DATABASE_URL')
+      const chunks = []
+      for (let i = 0; i < readings.length; i += 5_000) chunks.push(readings.slice(i, i + 5_000))
+      await target.rawCopyParallel(chunks, 2, 1.1)
+    },
+  },
+  {
     name: 'plantops-db writer',
     rows: readings.length,
     run: (target) => writeAll(target, {}),
+  },
+  {
+    // What the hourly rollup costs: the same writer leaving telemetry_hourly alone.
+    name: 'plantops-db writer, no rollups',
+    rows: readings.length,
+    run: (target) => writeAll(target, { maintainRollups: false }),
   },
   {
     // What a host pays for metrics: the same writer with an OpenTelemetry SDK meter, collected every second.
@@ -274,7 +318,9 @@ const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[
 console.log(
   `backend: ${serverUrl ? 'PostgreSQL (DATABASE_URL)' : 'embedded PGlite'}; ${readings.length.toLocaleString('en')} readings from ${DEVICES} devices; ${ROUNDS} rounds, methods interleaved, medians reported`,
 )
-const chosen = methods.filter((m) => !ONLY || ONLY.some((o) => m.name.startsWith(o)))
+const chosen = methods.filter(
+  (m) => (!ONLY || ONLY.some((o) => m.name.startsWith(o))) && (serverUrl || !m.name.includes('connections')),
+)
 const samples = new Map<string, number[]>(chosen.map((m) => [m.name, []]))
 // Interleaved rounds: a checkpoint or an autovacuum landing in one round touches every method alike.
 for (let round = 0; round < ROUNDS; round += 1)
@@ -293,6 +339,8 @@ const ours = rates.get('plantops-db writer') ?? Number.NaN
 console.log('\nratios of the plantops-db writer (deduplication on) to, median of rounds:')
 for (const [name, rate] of rates)
   if (name !== 'plantops-db writer') console.log(`  ${name.padEnd(50)} ${(ours / rate).toFixed(2)}×`)
+const bare = rates.get('plantops-db writer, no rollups')
+if (bare !== undefined) console.log(`\nthe writer keeping hourly rollups ÷ without: ${(ours / bare).toFixed(2)}×`)
 const metered = rates.get('plantops-db writer, OpenTelemetry meter')
 if (metered !== undefined)
   console.log(`\nthe writer with an OpenTelemetry meter ÷ without: ${(metered / ours).toFixed(2)}×`)
