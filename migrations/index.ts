@@ -9,6 +9,7 @@ import { uniqueTelemetryReading } from './007_unique_telemetry_reading.js'
 import { createTelemetryRejects } from './008_create_telemetry_rejects.js'
 import { trackDeviceContext } from './009_track_device_context.js'
 import { createTelemetryRollups } from './010_create_telemetry_rollups.js'
+import { roomForDeviceUpdates } from './011_room_for_device_updates.js'
 import type { MigrationContext } from './context.js'
 
 export type { MigrationContext } from './context.js'
@@ -29,5 +30,6 @@ export function buildMigrations(context: MigrationContext): Record<string, Migra
     '008_create_telemetry_rejects': createTelemetryRejects,
     '009_track_device_context': trackDeviceContext,
     '010_create_telemetry_rollups': createTelemetryRollups(context),
+    '011_room_for_device_updates': roomForDeviceUpdates,
   }
 }

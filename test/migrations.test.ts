@@ -161,12 +161,19 @@ describeEachBackend('migrateToLatest', (backend) => {
 
   it('reverts one step, then everything, and migrates up again', async () => {
     await migrateToLatest(t.db, { logger: false })
+    const devicesOptions = async () =>
+      (
+        await sql<{ options: string[] | null }>`
+          SELECT reloptions AS options FROM pg_class WHERE oid = 'devices'::regclass`.execute(t.db)
+      ).rows[0]!.options
+    expect(await devicesOptions()).toEqual(['fillfactor=50'])
     const down = await migrateDown(t.db, { logger: false })
-    expect(down.applied).toEqual(['010_create_telemetry_rollups'])
-    expect(await tablesIn(t.db)).not.toContain('telemetry_hourly')
+    expect(down.applied).toEqual(['011_room_for_device_updates'])
+    expect(await devicesOptions()).toBeNull()
 
     const none = await migrateTo(t.db, 'none', { logger: false })
-    expect(none.applied).toEqual([...ALL_MIGRATIONS.slice(0, 9)].reverse())
+    expect(none.applied).toEqual([...ALL_MIGRATIONS.slice(0, 10)].reverse())
+    expect(await tablesIn(t.db)).not.toContain('telemetry_hourly')
     expect(await tablesIn(t.db)).toEqual(['plantops_migrations', 'plantops_migrations_lock'])
 
     const to3 = await migrateTo(t.db, '003_create_telemetry', { logger: false })

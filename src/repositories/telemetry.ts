@@ -69,6 +69,7 @@ export interface TelemetryRepository {
   /**
    * Recomputes the hourly rollup of `[from, to)`, widened to whole hours, from
    * the raw rows: for rows written around the writer (an import, a restore).
+   * One transaction, free of `statement_timeout`; writers' batches wait for it.
    */
   rebuildRollups(options: RebuildRollupsOptions): Promise<RebuildRollupsResult>
   /**

@@ -77,9 +77,14 @@ function hourFilter(column: string, range: HourRange): RawBuilder<unknown> {
  * Recomputes the rollup rows of `range` (whole hours) from the raw rows, in
  * the caller's transaction; returns how many rollup rows it wrote. The lock
  * waits for writers' open batches and holds new ones until commit, so none
- * adds to an hour this recomputes from a snapshot without its rows.
+ * adds to an hour this recomputes from a snapshot without its rows. It is
+ * one statement whatever the range: a plain `telemetry` has no index on time
+ * alone, so steps would each scan the table. The connection's
+ * `statement_timeout` (60 s by default) is lifted for this transaction only:
+ * a month of a large fleet takes minutes.
  */
 export async function refillRollups(db: Kysely<any>, range: HourRange): Promise<number> {
+  await sql`SET LOCAL statement_timeout = 0`.execute(db)
   await sql`LOCK TABLE ${sql.id(ROLLUP_TABLE)} IN SHARE ROW EXCLUSIVE MODE`.execute(db)
   await sql`DELETE FROM ${sql.id(ROLLUP_TABLE)} WHERE ${hourFilter('hour', range)}`.execute(db)
   const aggregates = METRICS.map((metric) => {

@@ -15,6 +15,7 @@
  * times the reads on a database an earlier BENCH_KEEP run built (same
  * sizes), without building again.
  */
+import { sql } from 'kysely'
 import pg from 'pg'
 import { createDatabase, createRepositories, migrateToLatest, type Repositories } from 'plantops-db'
 import { createServerDatabase, serverUrl } from '../support/server-database.js'
@@ -26,9 +27,9 @@ const RUNS = Math.max(15, Number(process.env.BENCH_RUNS ?? 15))
 const WARMUP = 3
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
-/** The data ends on the hour before now and reaches back DAYS days. */
-const END = Math.floor(Date.now() / HOUR) * HOUR
-const START = END - DAYS * DAY
+/** The data ends on the hour before now and reaches back DAYS days (a reused data set: where its rollup ends). */
+let END = Math.floor(Date.now() / HOUR) * HOUR
+let START = END - DAYS * DAY
 
 const deviceId = (i: number) => `dev_read_${i}`
 const plantId = (i: number) => `plant_read_${i}`
@@ -166,13 +167,18 @@ function reads(repos: Repositories): Read[] {
 
 const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
 
-/** Median milliseconds of RUNS timed calls, after WARMUP untimed ones. */
-async function time(run: (i: number) => Promise<unknown>): Promise<number> {
-  for (let i = 0; i < WARMUP; i += 1) await run(i)
+/**
+ * Median milliseconds of RUNS timed calls, after WARMUP untimed ones: of the
+ * same device or plant every time (`rotate` false: warm, as a dashboard
+ * refreshing one chart), or of a different one each time.
+ */
+async function time(run: (i: number) => Promise<unknown>, rotate: boolean): Promise<number> {
+  const id = (i: number) => (rotate ? i : 0)
+  for (let i = 0; i < WARMUP; i += 1) await run(id(i + RUNS))
   const samples: number[] = []
   for (let i = 0; i < RUNS; i += 1) {
     const started = performance.now()
-    await run(i)
+    await run(id(i))
     samples.push(performance.now() - started)
   }
   return median(samples)
@@ -192,12 +198,23 @@ try {
     `${reused ? 'reusing' : 'building'} ${DEVICES} devices × ${DAYS} days × 1 reading/min (${PLANTS} plants of ${Math.ceil(DEVICES / PLANTS)} devices)`,
   )
   if (!reused) await build(server.url, repos)
-  console.log(`\nmedian of ${RUNS} warm runs (after ${WARMUP} untimed), ms:`)
-  console.log(`${'read'.padEnd(68)} ${'ours'.padStart(9)} ${'raw rows'.padStart(9)}`)
+  else {
+    const { rows } = await sql<{
+      end: Date
+    }>`SELECT max(hour) + interval '1 hour' AS end FROM telemetry_hourly`.execute(db)
+    END = rows[0]!.end.getTime()
+    START = END - DAYS * DAY
+  }
+  console.log(`\nmedian of ${RUNS} runs (after ${WARMUP} untimed), ms; "same" repeats one device or plant,`)
+  console.log('"rotating" takes another each run; "raw rows" is the same read with source: \'raw\', same id:')
+  console.log(`${'read'.padEnd(68)} ${'same'.padStart(8)} ${'rotating'.padStart(9)} ${'raw rows'.padStart(9)}`)
   for (const read of reads(repos)) {
-    const ours = await time(read.run)
-    const raw = read.raw ? (await time(read.raw)).toFixed(1) : '(same)'
-    console.log(`${read.name.padEnd(68)} ${ours.toFixed(1).padStart(9)} ${raw.padStart(9)}`)
+    const same = await time(read.run, false)
+    const rotating = await time(read.run, true)
+    const raw = read.raw ? (await time(read.raw, false)).toFixed(1) : '(same)'
+    console.log(
+      `${read.name.padEnd(68)} ${same.toFixed(1).padStart(8)} ${rotating.toFixed(1).padStart(9)} ${raw.padStart(9)}`,
+    )
   }
 } finally {
   await db.destroy()

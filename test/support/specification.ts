@@ -189,4 +189,5 @@ export const ALL_MIGRATIONS = [
   '008_create_telemetry_rejects',
   '009_track_device_context',
   '010_create_telemetry_rollups',
+  '011_room_for_device_updates',
 ]
