@@ -174,7 +174,7 @@ export type BatchSettings = Pick<
   'defaultAlertCooldownSeconds' | 'randomPageCost' | 'maintainRollups'
 >
 
-/** The whole batch in one transaction: context, rows, dead letters, last seen, statuses, alerts. */
+/** The whole batch in one transaction: context, rows, dead letters, hourly rollups, last seen, statuses, alerts. */
 export async function commitBatch(
   store: Store,
   entries: readonly Entry[],

@@ -10,7 +10,7 @@ import {
 } from '../../src/index.js'
 import { describeEachBackend } from '../support/backends.js'
 import { randomMac, unique, useMigratedDatabase } from '../support/migrated.js'
-import { expectRollupsMatchRaw, expectSameBuckets } from '../support/rollups.js'
+import { expectRollupsMatchRaw, expectSameBuckets, rollupHours } from '../support/rollups.js'
 
 const HOUR = 3_600_000
 /** Whole hours, a day back: every reading of a stream lies within the writer's 30-day window. */
@@ -201,6 +201,17 @@ describeEachBackend('hourly rollups', (backend) => {
     expect(rebuilt.rows).toBeGreaterThanOrEqual(1)
     expect((await m.repos.telemetry.buckets(range)).map((b) => [b.readings, b.humidity.avg])).toEqual([[2, 50]])
     await expectRollupsMatchRaw(m.t.db, [id])
+  })
+
+  it('with maintainRollups: false the writer leaves the rollup to rebuildRollups', async () => {
+    const { devices } = await fleet()
+    const id = devices[1]!.id
+    const importer = createTelemetryWriter(m.t.db, { logger: false, maintainRollups: false })
+    for (let i = 0; i < 30; i += 1) await importer.write({ deviceId: id, time: BASE + i * 5 * 60_000, temperature: i })
+    await importer.close()
+    expect((await rollupHours(m.t.db, [id])).length).toBe(0)
+    await m.repos.telemetry.rebuildRollups({ from: new Date(BASE), to: new Date(BASE + 3 * HOUR) })
+    expect(await expectRollupsMatchRaw(m.t.db, [id])).toBe(30)
   })
 
   it('telemetry.insert adds to the rollup, and a refused insert adds nothing', async () => {
