@@ -1,11 +1,11 @@
 import { sql, type Kysely } from 'kysely'
-import { METRICS } from '../src/schema/metrics.js'
 import {
   ROLLUP_CONFLICT_TARGET,
   ROLLUP_METRIC_COLUMNS,
   ROLLUP_TABLE,
-  refillRollups,
-  rollupColumn,
+  lockForRefill,
+  refillDeviceRollups,
+  rollupAggregateColumnsDdl,
   rollupMerge,
 } from '../src/schema/rollups.js'
 import { isHypertable } from '../src/schema/timescaledb.js'
@@ -13,16 +13,6 @@ import type { Migration } from '../src/schema/migration.js'
 import type { MigrationContext } from './context.js'
 
 const table = sql.id(ROLLUP_TABLE)
-
-function metricColumns() {
-  return sql.join(
-    METRICS.map(
-      (metric) => sql`${sql.id(rollupColumn(metric, 'sum'))} FLOAT NOT NULL DEFAULT 0,
-        ${sql.id(rollupColumn(metric, 'count'))} INTEGER NOT NULL DEFAULT 0,
-        ${sql.id(rollupColumn(metric, 'min'))} FLOAT, ${sql.id(rollupColumn(metric, 'max'))} FLOAT`,
-    ),
-  )
-}
 
 /**
  * Before a plant goes, its rollup rows become the plantless rows of their
@@ -66,7 +56,7 @@ export function createTelemetryRollups(context: MigrationContext): Migration {
           device_id TEXT REFERENCES devices(id) ON DELETE CASCADE,
           plant_id TEXT REFERENCES plants(id),
           readings INTEGER NOT NULL,
-          ${metricColumns()}
+          ${rollupAggregateColumnsDdl()}
         ) WITH (fillfactor = 50)`.execute(db)
       if (await isHypertable(db, 'telemetry'))
         await sql`SELECT create_hypertable(${ROLLUP_TABLE}::regclass, 'hour', if_not_exists => TRUE,
@@ -76,7 +66,8 @@ export function createTelemetryRollups(context: MigrationContext): Migration {
       )
       await sql`CREATE INDEX IF NOT EXISTS idx_telemetry_hourly_plant ON ${table} (plant_id, hour)`.execute(db)
       await mergeRollupsOfDeletedPlant(db)
-      const filled = await refillRollups(db, {})
+      await lockForRefill(db, [ROLLUP_TABLE])
+      const filled = await refillDeviceRollups(db, {})
       if (filled > 0)
         context.logger.info({ table: ROLLUP_TABLE, rows: filled }, `filled ${filled} hourly rollup rows from telemetry`)
     },

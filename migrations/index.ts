@@ -10,6 +10,7 @@ import { createTelemetryRejects } from './008_create_telemetry_rejects.js'
 import { trackDeviceContext } from './009_track_device_context.js'
 import { createTelemetryRollups } from './010_create_telemetry_rollups.js'
 import { roomForDeviceUpdates } from './011_room_for_device_updates.js'
+import { createPlantRollups } from './012_create_plant_rollups.js'
 import type { MigrationContext } from './context.js'
 
 export type { MigrationContext } from './context.js'
@@ -31,5 +32,6 @@ export function buildMigrations(context: MigrationContext): Record<string, Migra
     '009_track_device_context': trackDeviceContext,
     '010_create_telemetry_rollups': createTelemetryRollups(context),
     '011_room_for_device_updates': roomForDeviceUpdates,
+    '012_create_plant_rollups': createPlantRollups(context),
   }
 }

@@ -167,6 +167,10 @@ describeEachBackend('migrateToLatest', (backend) => {
           SELECT reloptions AS options FROM pg_class WHERE oid = 'devices'::regclass`.execute(t.db)
       ).rows[0]!.options
     expect(await devicesOptions()).toEqual(['fillfactor=50'])
+    const plantRollups = await migrateDown(t.db, { logger: false })
+    expect(plantRollups.applied).toEqual(['012_create_plant_rollups'])
+    expect(await tablesIn(t.db)).not.toContain('telemetry_plant_hourly')
+    expect(await tablesIn(t.db)).toContain('telemetry_hourly')
     const down = await migrateDown(t.db, { logger: false })
     expect(down.applied).toEqual(['011_room_for_device_updates'])
     expect(await devicesOptions()).toBeNull()

@@ -12,7 +12,12 @@ import {
   provisionDevicesQuery,
   setDeviceStatusesQuery,
 } from '../repositories/device-statements.js'
-import { addToRollupsQuery, hourGroups } from '../repositories/rollup-statements.js'
+import {
+  addToPlantRollupsQuery,
+  addToRollupsQuery,
+  hourGroups,
+  plantHourGroups,
+} from '../repositories/rollup-statements.js'
 import { settingValueQuery } from '../repositories/settings-statements.js'
 import { readDevices, type DeviceContext, type DeviceInfo } from './device-context.js'
 import type { Entry, ReadingEntry, StatusEntry } from './entries.js'
@@ -232,17 +237,18 @@ export async function commitBatch(
     }
 
     await insertDeadLetters(session, letters)
-    if (settings.maintainRollups && written.length > 0) await session.execute(addToRollupsQuery(hourGroups(written)))
+    const rolled = settings.maintainRollups && written.length > 0 ? hourGroups(written) : []
+    if (rolled.length > 0) await session.execute(addToRollupsQuery(rolled))
     await markDevicesSeen(session, newestPerDevice(written))
     if (placedStatuses && placedStatuses.applied.size > 0) {
       const { applied } = placedStatuses
       await session.execute(setDeviceStatusesQuery([...applied.keys()], [...applied.values()]))
     }
-    return {
-      ...result,
-      provisioned,
-      alerts: await raiseAlerts(session, written, devices, settings.defaultAlertCooldownSeconds),
-    }
+    const alerts = await raiseAlerts(session, written, devices, settings.defaultAlertCooldownSeconds)
+    // Last: every batch shares the plant rows; their locks are held only until the commit.
+    const plants = plantHourGroups(rolled)
+    if (plants.length > 0) await session.execute(addToPlantRollupsQuery(plants))
+    return { ...result, provisioned, alerts }
   })
 }
 

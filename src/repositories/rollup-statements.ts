@@ -1,7 +1,15 @@
-import { sql } from 'kysely'
+import { sql, type RawBuilder } from 'kysely'
 import type { MetricRow } from '../schema/metric-values.js'
 import { METRICS } from '../schema/metrics.js'
-import { HOUR_MS, ROLLUP_COLUMNS, ROLLUP_CONFLICT_TARGET, ROLLUP_TABLE, rollupMerge } from '../schema/rollups.js'
+import {
+  HOUR_MS,
+  PLANT_ROLLUP_COLUMNS,
+  PLANT_ROLLUP_TABLE,
+  ROLLUP_COLUMNS,
+  ROLLUP_CONFLICT_TARGET,
+  ROLLUP_TABLE,
+  rollupMerge,
+} from '../schema/rollups.js'
 
 /** A row just inserted into `telemetry`, as the rollup needs it. */
 export interface InsertedReading {
@@ -25,12 +33,12 @@ interface HourGroup {
   readonly max: (number | null)[]
 }
 
-function newGroup(hourMs: number, reading: InsertedReading): HourGroup {
+function newGroup(hourMs: number, owner: { deviceId: string | null; plantId: string | null }): HourGroup {
   const n = METRICS.length
   return {
     hourMs,
-    deviceId: reading.deviceId,
-    plantId: reading.plantId,
+    deviceId: owner.deviceId,
+    plantId: owner.plantId,
     readings: 0,
     sum: new Array<number>(n).fill(0),
     count: new Array<number>(n).fill(0),
@@ -48,6 +56,17 @@ function add(group: HourGroup, values: MetricRow): void {
     group.count[i]! += 1
     if (group.min[i] === null || value < group.min[i]!) group.min[i] = value
     if (group.max[i] === null || value > group.max[i]!) group.max[i] = value
+  }
+}
+
+function merge(group: HourGroup, other: HourGroup): void {
+  group.readings += other.readings
+  for (let i = 0; i < METRICS.length; i += 1) {
+    group.sum[i]! += other.sum[i]!
+    group.count[i]! += other.count[i]!
+    const [min, max] = [other.min[i]!, other.max[i]!]
+    if (min !== null && (group.min[i] === null || min < group.min[i]!)) group.min[i] = min
+    if (max !== null && (group.max[i] === null || max > group.max[i]!)) group.max[i] = max
   }
 }
 
@@ -92,6 +111,37 @@ export function hourGroups(readings: readonly InsertedReading[]): HourGroup[] {
   return groups.sort(byKey)
 }
 
+/** The plant rollup's key order: plant, then hour. */
+function byPlantHour(a: HourGroup, b: HourGroup): number {
+  if (a.plantId !== b.plantId) return a.plantId! < b.plantId! ? -1 : 1
+  return a.hourMs - b.hourMs
+}
+
+/**
+ * Device-hour groups summed per plant and hour, ordered by that key for the
+ * same reason as {@link hourGroups}. Plantless readings have no plant row.
+ */
+export function plantHourGroups(groups: readonly HourGroup[]): HourGroup[] {
+  const byPlant = new Map<string, Map<number, HourGroup>>()
+  const plants: HourGroup[] = []
+  for (const group of groups) {
+    if (group.plantId === null) continue
+    let byHour = byPlant.get(group.plantId)
+    if (!byHour) {
+      byHour = new Map()
+      byPlant.set(group.plantId, byHour)
+    }
+    let plant = byHour.get(group.hourMs)
+    if (!plant) {
+      plant = newGroup(group.hourMs, { deviceId: null, plantId: group.plantId })
+      byHour.set(group.hourMs, plant)
+      plants.push(plant)
+    }
+    merge(plant, group)
+  }
+  return plants.sort(byPlantHour)
+}
+
 /**
  * A PostgreSQL array literal. Written here rather than by the driver: its
  * generic per-element conversion cost a tenth of the writer's CPU for the
@@ -110,31 +160,59 @@ function arrayLiteral(values: readonly (number | string | null)[]): string {
   return `${out}}`
 }
 
+type ArrayColumn = { values: (number | string | null)[]; type: string }
+
+/** The aggregate columns of `groups` as arrays, in rollup column order after the key. */
+function aggregateArrays(groups: readonly HourGroup[]): ArrayColumn[] {
+  const columns: ArrayColumn[] = [{ values: groups.map((g) => g.readings), type: 'int4' }]
+  METRICS.forEach((_, i) => {
+    columns.push(
+      { values: groups.map((g) => g.sum[i]!), type: 'float8' },
+      { values: groups.map((g) => g.count[i]!), type: 'int4' },
+      { values: groups.map((g) => g.min[i]!), type: 'float8' },
+      { values: groups.map((g) => g.max[i]!), type: 'float8' },
+    )
+  })
+  return columns
+}
+
+/** `INSERT … SELECT * FROM unnest(arrays) ON CONFLICT … DO UPDATE` merging into `table`. */
+function upsertArrays(table: string, columns: readonly string[], conflict: RawBuilder<unknown>, arrays: ArrayColumn[]) {
+  const unnested = arrays.map(({ values, type }) => sql`${arrayLiteral(values)}::${sql.raw(type)}[]`)
+  return sql`
+    INSERT INTO ${sql.id(table)} (${sql.join(columns.map((c) => sql.id(c)))})
+    SELECT * FROM unnest(${sql.join(unnested)})
+    ON CONFLICT ${conflict} DO UPDATE SET ${rollupMerge(table)}`
+}
+
+const hours = (groups: readonly HourGroup[]): ArrayColumn => ({
+  values: groups.map((g) => new Date(g.hourMs).toISOString()),
+  type: 'timestamptz',
+})
+
 /**
- * Adds inserted readings to the hourly rollup: one statement, whatever the
+ * Adds inserted readings to the device rollup: one statement, whatever the
  * number of hours. Only for rows that were actually inserted, in their
  * transaction, so a redelivery never counts twice and a rollback takes both.
  */
 export function addToRollupsQuery(groups: readonly HourGroup[]) {
-  const columns: (number | string | null)[][] = [
-    groups.map((g) => new Date(g.hourMs).toISOString()),
-    groups.map((g) => g.deviceId),
-    groups.map((g) => g.plantId),
-    groups.map((g) => g.readings),
-  ]
-  const types = ['timestamptz', 'text', 'text', 'int4']
-  METRICS.forEach((_, i) => {
-    columns.push(
-      groups.map((g) => g.sum[i]!),
-      groups.map((g) => g.count[i]!),
-      groups.map((g) => g.min[i]!),
-      groups.map((g) => g.max[i]!),
-    )
-    types.push('float8', 'int4', 'float8', 'float8')
-  })
-  const arrays = columns.map((values, i) => sql`${arrayLiteral(values)}::${sql.raw(types[i]!)}[]`)
-  return sql`
-    INSERT INTO ${sql.id(ROLLUP_TABLE)} (${sql.join(ROLLUP_COLUMNS.map((c) => sql.id(c)))})
-    SELECT * FROM unnest(${sql.join(arrays)})
-    ON CONFLICT ${ROLLUP_CONFLICT_TARGET} DO UPDATE SET ${rollupMerge()}`
+  return upsertArrays(ROLLUP_TABLE, ROLLUP_COLUMNS, ROLLUP_CONFLICT_TARGET, [
+    hours(groups),
+    { values: groups.map((g) => g.deviceId), type: 'text' },
+    { values: groups.map((g) => g.plantId), type: 'text' },
+    ...aggregateArrays(groups),
+  ])
+}
+
+/**
+ * Adds {@link plantHourGroups} to the plant rollup. Every batch shares these
+ * rows, so a transaction runs this last: it holds their locks only until
+ * its commit.
+ */
+export function addToPlantRollupsQuery(plants: readonly HourGroup[]) {
+  return upsertArrays(PLANT_ROLLUP_TABLE, PLANT_ROLLUP_COLUMNS, sql`(plant_id, hour)`, [
+    { values: plants.map((g) => g.plantId), type: 'text' },
+    hours(plants),
+    ...aggregateArrays(plants),
+  ])
 }

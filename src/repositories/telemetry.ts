@@ -6,7 +6,13 @@ import type { Database, Telemetry } from '../schema/database.js'
 import { METRICS } from '../schema/metrics.js'
 import { olderThanCursor, guarded, idSchema, timeKey, validate, toTimePage, type Page } from './shared/index.js'
 import { HOUR_MS, refillRollups } from '../schema/rollups.js'
-import { addToRollupsQuery, hourGroups, type InsertedReading } from './rollup-statements.js'
+import {
+  addToPlantRollupsQuery,
+  addToRollupsQuery,
+  hourGroups,
+  plantHourGroups,
+  type InsertedReading,
+} from './rollup-statements.js'
 import {
   AGED_TABLES,
   addCompressionJob,
@@ -67,27 +73,30 @@ export interface TelemetryRepository {
    */
   buckets(options: TelemetryBucketOptions): Promise<TelemetryBucket[]>
   /**
-   * Recomputes the hourly rollup of `[from, to)`, widened to whole hours, from
-   * the raw rows: for rows written around the writer (an import, a restore).
+   * Recomputes both hourly rollups (device and plant) of `[from, to)`, widened
+   * to whole hours, from the raw rows: for rows written around the writer (an
+   * import, a restore).
    * One transaction, free of `statement_timeout`; writers' batches wait for it.
    */
   rebuildRollups(options: RebuildRollupsOptions): Promise<RebuildRollupsResult>
   /**
-   * Removes raw readings (or, with `{ of: 'rollups' }`, rollup hours) older
+   * Removes raw readings (or, with `{ of: 'rollups' }`, both rollups' hours) older
    * than `age`; `drop_chunks` on a hypertable (whole chunks only). Deleting
    * raw readings keeps their rollups.
    */
   deleteOlderThan(age: string, options?: AgedTelemetry): Promise<RetentionResult>
   /**
    * TimescaleDB only: compress chunks of the raw readings (or the rollups)
-   * older than `after`; returns the job id. Idempotent for the same age;
-   * another age replaces the policy (new job id).
+   * older than `after`; returns the job id (for the rollups, the device
+   * rollup's; the plant rollup gets its own job of the same age). Idempotent
+   * for the same age; another age replaces the policy (new job id).
    */
   addCompressionPolicy(after: string, options?: AgedTelemetry): Promise<number>
   /**
    * TimescaleDB only: drop chunks of the raw readings (or the rollups) older
-   * than `after` on a schedule; returns the job id. Idempotent for the same
-   * age; another age replaces the policy (new job id).
+   * than `after` on a schedule; returns the job id (for the rollups, the
+   * device rollup's; the plant rollup gets its own job of the same age).
+   * Idempotent for the same age; another age replaces the policy (new job id).
    */
   addRetentionPolicy(after: string, options?: AgedTelemetry): Promise<number>
 }
@@ -124,8 +133,8 @@ export function createTelemetryRepository(db: Kysely<Database>): TelemetryReposi
   }
 
   const requireHypertable = async (what: string, of: AgedTable) => {
-    const { table } = AGED_TABLES[of]
-    if (!(await isHypertable(db, table))) throw new TimescaleUnavailableError(what, `${table} is a plain table`)
+    for (const { table } of AGED_TABLES[of])
+      if (!(await isHypertable(db, table))) throw new TimescaleUnavailableError(what, `${table} is a plain table`)
   }
 
   return {
@@ -144,7 +153,10 @@ export function createTelemetryRepository(db: Kysely<Database>): TelemetryReposi
       return guarded('readings', () =>
         db.transaction().execute(async (trx) => {
           const inserted = await trx.insertInto('telemetry').values(rows).returningAll().execute()
-          await addToRollupsQuery(hourGroups(inserted.map(asInsertedReading))).execute(trx)
+          const groups = hourGroups(inserted.map(asInsertedReading))
+          await addToRollupsQuery(groups).execute(trx)
+          const plants = plantHourGroups(groups)
+          if (plants.length > 0) await addToPlantRollupsQuery(plants).execute(trx)
           return inserted
         }),
       )
@@ -213,7 +225,7 @@ export function createTelemetryRepository(db: Kysely<Database>): TelemetryReposi
     async deleteOlderThan(age, options = {}) {
       const interval = validate(ageSchema, age, 'retention age')
       const { of } = validate(agedSchema, options, 'retention options')
-      if (await isHypertable(db, AGED_TABLES[of].table))
+      if (await isHypertable(db, AGED_TABLES[of][0].table))
         return { method: 'drop_chunks', chunksDropped: await dropOldChunks(db, interval, of) }
       return { method: 'delete', rowsDeleted: await deleteOldRows(db, interval, of) }
     },

@@ -190,9 +190,38 @@ export type TelemetryHourlyTable = {
   device_id: string | null
   plant_id: string | null
   readings: number
-} & { [M in Metric as `${M}_sum`]: number } & { [M in Metric as `${M}_count`]: number } & {
-  [M in Metric as `${M}_min` | `${M}_max`]: number | null
-}
+} & RollupAggregateColumns
+
+/**
+ * Per metric, the four aggregate columns both rollups keep.
+ *
+ * @example
+ * ```ts
+ * import type { RollupAggregateColumns } from 'plantops-db'
+ * type Count = RollupAggregateColumns['light_level_count'] // number
+ * ```
+ */
+export type RollupAggregateColumns = { [M in Metric as `${M}_sum`]: number } & {
+  [M in Metric as `${M}_count`]: number
+} & { [M in Metric as `${M}_min` | `${M}_max`]: number | null }
+
+/**
+ * `telemetry_plant_hourly`: `telemetry_hourly` summed over each plant's
+ * devices, one row per plant and hour, kept in the same transactions. A
+ * plant's month chart reads 720 of these rows rather than 14,400 device
+ * hours of a twenty-device plant.
+ *
+ * @example
+ * ```ts
+ * import type { TelemetryPlantHourlyTable } from 'plantops-db'
+ * type Max = TelemetryPlantHourlyTable['temperature_max'] // number | null
+ * ```
+ */
+export type TelemetryPlantHourlyTable = {
+  plant_id: string
+  hour: Timestamp
+  readings: number
+} & RollupAggregateColumns
 
 /**
  * The Kysely database interface of plantops-db: pass it to `Kysely<Database>`
@@ -215,6 +244,7 @@ export interface Database {
   telemetry_rejects: TelemetryRejectsTable
   plantops_context_epoch: ContextEpochTable
   telemetry_hourly: TelemetryHourlyTable
+  telemetry_plant_hourly: TelemetryPlantHourlyTable
 }
 
 /** A row of `plants` as read. @example `const p: Plant = await repos.plants.get('plant_1')` */

@@ -4,6 +4,9 @@ import { METRICS, type Metric } from './metrics.js'
 /** The hourly rollup of `telemetry`: one row per device, plant it was written under, and hour. */
 export const ROLLUP_TABLE = 'telemetry_hourly'
 
+/** {@link ROLLUP_TABLE} summed per plant and hour: what a plant's chart reads. */
+export const PLANT_ROLLUP_TABLE = 'telemetry_plant_hourly'
+
 /** Where buckets start counting, raw or rolled up: TimescaleDB's default `time_bucket` origin (a Monday, on an hour). */
 export const BUCKET_ORIGIN = '2000-01-03T00:00:00Z'
 
@@ -35,6 +38,25 @@ export const ROLLUP_COLUMNS: readonly string[] = Object.freeze([
   ...ROLLUP_METRIC_COLUMNS,
 ])
 
+/** The aggregate columns' definitions, for `CREATE TABLE`: sums and counts start at 0, extremes at NULL. */
+export function rollupAggregateColumnsDdl(): RawBuilder<unknown> {
+  return sql.join(
+    METRICS.map(
+      (metric) => sql`${sql.id(rollupColumn(metric, 'sum'))} FLOAT NOT NULL DEFAULT 0,
+        ${sql.id(rollupColumn(metric, 'count'))} INTEGER NOT NULL DEFAULT 0,
+        ${sql.id(rollupColumn(metric, 'min'))} FLOAT, ${sql.id(rollupColumn(metric, 'max'))} FLOAT`,
+    ),
+  )
+}
+
+/** The plant rollup's columns in table order; its key is `(plant_id, hour)`. */
+export const PLANT_ROLLUP_COLUMNS: readonly string[] = Object.freeze([
+  'plant_id',
+  'hour',
+  'readings',
+  ...ROLLUP_METRIC_COLUMNS,
+])
+
 /**
  * The rollup's key as its unique index spells it. Device and plant may be
  * NULL (a reading of a plantless device; a deleted plant's readings), and
@@ -43,11 +65,23 @@ export const ROLLUP_COLUMNS: readonly string[] = Object.freeze([
  */
 export const ROLLUP_CONFLICT_TARGET = sql.raw(`((coalesce(device_id, '')), hour, (coalesce(plant_id, '')))`)
 
+const merges = new Map<string, RawBuilder<unknown>>()
+
 /**
- * How an existing rollup row takes in another one (`excluded`): sums and
- * counts add up, minimum and maximum widen. `least`/`greatest` ignore NULL.
+ * How an existing row of rollup `table` takes in another one (`excluded`):
+ * sums and counts add up, minimum and maximum widen. `least`/`greatest`
+ * ignore NULL. Built once per table: every batch uses it.
  */
 export function rollupMerge(table = ROLLUP_TABLE): RawBuilder<unknown> {
+  let merge = merges.get(table)
+  if (!merge) {
+    merge = buildMerge(table)
+    merges.set(table, merge)
+  }
+  return merge
+}
+
+function buildMerge(table: string): RawBuilder<unknown> {
   const t = sql.id(table)
   const add = (column: string) => sql`${sql.id(column)} = ${t}.${sql.id(column)} + excluded.${sql.id(column)}`
   const widen = (column: string, fn: 'least' | 'greatest') =>
@@ -73,31 +107,82 @@ function hourFilter(column: string, range: HourRange): RawBuilder<unknown> {
   return sql.join(conditions, sql` AND `)
 }
 
+/** Per metric, the rollup aggregates of raw values. */
+function aggregatesOfRaw(): RawBuilder<unknown> {
+  return sql.join(
+    METRICS.map((metric) => {
+      const value = sql.id(metric)
+      return sql`coalesce(sum(${value}), 0), count(${value}), min(${value}), max(${value})`
+    }),
+  )
+}
+
 /**
- * Recomputes the rollup rows of `range` (whole hours) from the raw rows, in
- * the caller's transaction; returns how many rollup rows it wrote. The lock
- * waits for writers' open batches and holds new ones until commit, so none
- * adds to an hour this recomputes from a snapshot without its rows. It is
- * one statement whatever the range: a plain `telemetry` has no index on time
- * alone, so steps would each scan the table. The connection's
+ * Rollup rows summed: `readings`, then per metric the summed sums and
+ * counts and the widest minimum and maximum, in column order.
+ */
+export function aggregatesOfRollups(): RawBuilder<unknown> {
+  const of = (column: string, fn: 'sum' | 'min' | 'max') => sql`${sql.raw(fn)}(${sql.id(column)})`
+  return sql.join([
+    of('readings', 'sum'),
+    ...METRICS.flatMap((metric) => [
+      of(rollupColumn(metric, 'sum'), 'sum'),
+      of(rollupColumn(metric, 'count'), 'sum'),
+      of(rollupColumn(metric, 'min'), 'min'),
+      of(rollupColumn(metric, 'max'), 'max'),
+    ]),
+  ])
+}
+
+const columnList = (columns: readonly string[]) => sql.join(columns.map((c) => sql.id(c)))
+
+/**
+ * Readies the caller's transaction to recompute `tables`: the lock waits for
+ * writers' open batches and holds new ones until commit, so none adds to an
+ * hour recomputed from a snapshot without its rows. The connection's
  * `statement_timeout` (60 s by default) is lifted for this transaction only:
  * a month of a large fleet takes minutes.
  */
-export async function refillRollups(db: Kysely<any>, range: HourRange): Promise<number> {
+export async function lockForRefill(db: Kysely<any>, tables: readonly string[]): Promise<void> {
   await sql`SET LOCAL statement_timeout = 0`.execute(db)
-  await sql`LOCK TABLE ${sql.id(ROLLUP_TABLE)} IN SHARE ROW EXCLUSIVE MODE`.execute(db)
+  await sql`LOCK TABLE ${sql.join(tables.map((t) => sql.id(t)))} IN SHARE ROW EXCLUSIVE MODE`.execute(db)
+}
+
+/**
+ * Recomputes the device rollup's rows of `range` (whole hours) from the raw
+ * rows; returns how many it wrote. One statement whatever the range: a plain
+ * `telemetry` has no index on time alone, so steps would each scan the table.
+ */
+export async function refillDeviceRollups(db: Kysely<any>, range: HourRange): Promise<number> {
   await sql`DELETE FROM ${sql.id(ROLLUP_TABLE)} WHERE ${hourFilter('hour', range)}`.execute(db)
-  const aggregates = METRICS.map((metric) => {
-    const value = sql.id(metric)
-    return sql`coalesce(sum(${value}), 0), count(${value}), min(${value}), max(${value})`
-  })
   const { rows } = await sql<{ n: number }>`
     WITH filled AS (
-      INSERT INTO ${sql.id(ROLLUP_TABLE)} (${sql.join(ROLLUP_COLUMNS.map((c) => sql.id(c)))})
-      SELECT date_bin('1 hour', time, ${BUCKET_ORIGIN}::timestamptz), device_id, plant_id, count(*), ${sql.join(aggregates)}
+      INSERT INTO ${sql.id(ROLLUP_TABLE)} (${columnList(ROLLUP_COLUMNS)})
+      SELECT date_bin('1 hour', time, ${BUCKET_ORIGIN}::timestamptz), device_id, plant_id, count(*), ${aggregatesOfRaw()}
       FROM telemetry WHERE ${hourFilter('time', range)}
       GROUP BY 1, 2, 3
       RETURNING 1
     ) SELECT count(*)::int AS n FROM filled`.execute(db)
   return rows[0]?.n ?? 0
+}
+
+/** Recomputes the plant rollup's rows of `range` from the device rollup. */
+export async function refillPlantRollups(db: Kysely<any>, range: HourRange): Promise<void> {
+  await sql`DELETE FROM ${sql.id(PLANT_ROLLUP_TABLE)} WHERE ${hourFilter('hour', range)}`.execute(db)
+  await sql`
+    INSERT INTO ${sql.id(PLANT_ROLLUP_TABLE)} (${columnList(PLANT_ROLLUP_COLUMNS)})
+    SELECT plant_id, hour, ${aggregatesOfRollups()}
+    FROM ${sql.id(ROLLUP_TABLE)} WHERE plant_id IS NOT NULL AND ${hourFilter('hour', range)}
+    GROUP BY 1, 2`.execute(db)
+}
+
+/**
+ * Recomputes both rollups' rows of `range` from the raw rows, in the
+ * caller's transaction; returns how many device-hour rows it wrote.
+ */
+export async function refillRollups(db: Kysely<any>, range: HourRange): Promise<number> {
+  await lockForRefill(db, [ROLLUP_TABLE, PLANT_ROLLUP_TABLE])
+  const rows = await refillDeviceRollups(db, range)
+  await refillPlantRollups(db, range)
+  return rows
 }

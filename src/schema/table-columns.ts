@@ -1,13 +1,13 @@
-import type { Database, TelemetryHourlyTable } from './database.js'
+import type { Database, RollupAggregateColumns } from './database.js'
 import { ROLLUP_METRIC_COLUMNS } from './rollups.js'
 import { METRICS, type Metric } from './metrics.js'
 
 type Columns<T> = { readonly [C in keyof T]-?: true }
 
 const metricColumns = Object.fromEntries(METRICS.map((metric) => [metric, true])) as Record<Metric, true>
-const rollupColumns = Object.fromEntries(ROLLUP_METRIC_COLUMNS.map((column) => [column, true])) as Columns<
-  Omit<TelemetryHourlyTable, 'hour' | 'device_id' | 'plant_id' | 'readings'>
->
+const rollupColumns = Object.fromEntries(
+  ROLLUP_METRIC_COLUMNS.map((column) => [column, true]),
+) as Columns<RollupAggregateColumns>
 
 /**
  * Every column of every table plantops-db uses, at run time: the same set as
@@ -53,4 +53,5 @@ export const TABLE_COLUMNS: { readonly [T in keyof Database]: Columns<Database[T
   },
   plantops_context_epoch: { id: true, epoch: true },
   telemetry_hourly: { hour: true, device_id: true, plant_id: true, readings: true, ...rollupColumns },
+  telemetry_plant_hourly: { plant_id: true, hour: true, readings: true, ...rollupColumns },
 }

@@ -247,57 +247,80 @@ describeEachBackend('hourly rollups', (backend) => {
     await writer.close()
     await expectRollupsMatchRaw(m.t.db, ids)
 
+    const plantHour = async () =>
+      (
+        await sql<{ readings: number; humidity_min: number; humidity_max: number }>`
+          SELECT readings, humidity_min, humidity_max FROM telemetry_plant_hourly
+          WHERE plant_id = ${plants[0]!.id} AND hour = ${new Date(BASE)}`.execute(m.t.db)
+      ).rows
+    // Devices 0 and 1 (plant A) took turns over the first 90 minutes: humidity 0, 1, 3, 4, … 88.
+    expect(await plantHour()).toEqual([{ readings: 40, humidity_min: 0, humidity_max: 58 }])
+
+    await m.repos.devices.delete(ids[0]!) // its hours of plant A are recomputed from device 1's alone
+    const { rows: gone } = await sql<{ n: number }>`
+      SELECT count(*)::int AS n FROM telemetry_hourly WHERE device_id = ${ids[0]!}`.execute(m.t.db)
+    expect(gone[0]!.n).toBe(0)
+    expect(await plantHour()).toEqual([{ readings: 20, humidity_min: 1, humidity_max: 58 }])
+    expect(await expectRollupsMatchRaw(m.t.db, ids)).toBe(120)
+
     await m.repos.plants.delete(plants[0]!.id) // raw rows: plant_id SET NULL, merging into the plantless hours
     const { rows: plantless } = await sql<{ n: number }>`
       SELECT count(*)::int AS n FROM telemetry_hourly WHERE device_id = ${ids[1]!} AND plant_id IS NULL`.execute(m.t.db)
     expect(plantless[0]!.n).toBeGreaterThan(0)
-    expect(await expectRollupsMatchRaw(m.t.db, ids)).toBe(150)
-
-    await m.repos.devices.delete(ids[0]!)
-    const { rows: gone } = await sql<{ n: number }>`
-      SELECT count(*)::int AS n FROM telemetry_hourly WHERE device_id = ${ids[0]!}`.execute(m.t.db)
-    expect(gone[0]!.n).toBe(0)
+    expect(await plantHour()).toEqual([])
     expect(await expectRollupsMatchRaw(m.t.db, ids)).toBe(120)
   })
 
   it('ages raw rows and rollups separately', async () => {
-    const { devices } = await fleet()
-    const id = devices[0]!.id
+    const { plants, devices } = await fleet()
+    const [id, plantId] = [devices[0]!.id, plants[0]!.id]
     const old = Math.floor((Date.now() - 400 * 86_400_000) / HOUR) * HOUR
-    await sql`INSERT INTO telemetry (time, device_id, humidity)
-      SELECT ${new Date(old)}::timestamptz + n * interval '1 minute', ${id}, n FROM generate_series(0, 119) n`.execute(
-      m.t.db,
-    )
+    await sql`INSERT INTO telemetry (time, device_id, plant_id, humidity)
+      SELECT ${new Date(old)}::timestamptz + n * interval '1 minute', ${id}, ${plantId}, n
+      FROM generate_series(0, 119) n`.execute(m.t.db)
     await m.repos.telemetry.rebuildRollups({ from: new Date(old), to: new Date(old + 2 * HOUR) })
-    const range = { deviceId: id, from: new Date(old), to: new Date(old + 2 * HOUR), bucket: '1 hour' as const }
-    const charted = await m.repos.telemetry.buckets(range)
+    const span = { from: new Date(old), to: new Date(old + 2 * HOUR), bucket: '1 hour' as const }
+    const [device, plant] = [
+      { ...span, deviceId: id },
+      { ...span, plantId },
+    ]
+    const charted = await m.repos.telemetry.buckets(device)
     expect(charted.map((b) => b.readings)).toEqual([60, 60])
+    expect(await m.repos.telemetry.buckets(plant)).toEqual(charted)
 
     await m.repos.telemetry.deleteOlderThan('300 days')
-    expect(await m.repos.telemetry.buckets({ ...range, source: 'raw' })).toEqual([])
-    expect(await m.repos.telemetry.buckets(range)).toEqual(charted)
+    expect(await m.repos.telemetry.buckets({ ...device, source: 'raw' })).toEqual([])
+    expect(await m.repos.telemetry.buckets(device)).toEqual(charted)
+    expect(await m.repos.telemetry.buckets(plant)).toEqual(charted)
 
     const result = await m.repos.telemetry.deleteOlderThan('300 days', { of: 'rollups' })
     expect(result.method).toBe(backend.name === 'timescaledb' ? 'drop_chunks' : 'delete')
-    expect(await m.repos.telemetry.buckets(range)).toEqual([])
+    if (result.method === 'delete') expect(result.rowsDeleted).toBe(4) // two device hours, two plant hours
+    expect(await m.repos.telemetry.buckets(device)).toEqual([])
+    expect(await m.repos.telemetry.buckets(plant)).toEqual([])
   })
 
   if (backend.name === 'timescaledb') {
-    it('makes the rollup a hypertable that the compression and retention helpers cover', async () => {
+    it('makes both rollups hypertables that the compression and retention helpers cover', async () => {
       const { rows } = await sql<{ name: string }>`
         SELECT hypertable_name AS name FROM timescaledb_information.hypertables ORDER BY 1`.execute(m.t.db)
-      expect(rows.map((r) => r.name)).toEqual(['telemetry', 'telemetry_hourly'])
+      expect(rows.map((r) => r.name)).toEqual(['telemetry', 'telemetry_hourly', 'telemetry_plant_hourly'])
       const raw = await m.repos.telemetry.addRetentionPolicy('90 days')
       const rollups = await m.repos.telemetry.addRetentionPolicy('1825 days', { of: 'rollups' })
       const compressed = await m.repos.telemetry.addCompressionPolicy('30 days', { of: 'rollups' })
       expect(new Set([raw, rollups, compressed]).size).toBe(3)
-      const { rows: jobs } = await sql<{ name: string; proc: string }>`
-        SELECT hypertable_name AS name, proc_name AS proc FROM timescaledb_information.jobs
-        WHERE job_id = ANY (${[raw, rollups, compressed]}::int[]) ORDER BY job_id`.execute(m.t.db)
+      const { rows: jobs } = await sql<{ name: string; proc: string; age: string; returned: boolean }>`
+        SELECT hypertable_name AS name, proc_name AS proc,
+          coalesce(config->>'drop_after', config->>'compress_after') AS age,
+          job_id = ANY (${[raw, rollups, compressed]}::int[]) AS returned
+        FROM timescaledb_information.jobs WHERE hypertable_name IS NOT NULL ORDER BY job_id`.execute(m.t.db)
+      // Each helper covers both rollups and returns the device rollup's job.
       expect(jobs).toEqual([
-        { name: 'telemetry', proc: 'policy_retention' },
-        { name: 'telemetry_hourly', proc: 'policy_retention' },
-        { name: 'telemetry_hourly', proc: 'policy_compression' },
+        { name: 'telemetry', proc: 'policy_retention', age: '90 days', returned: true },
+        { name: 'telemetry_hourly', proc: 'policy_retention', age: '1825 days', returned: true },
+        { name: 'telemetry_plant_hourly', proc: 'policy_retention', age: '1825 days', returned: false },
+        { name: 'telemetry_hourly', proc: 'policy_compression', age: '30 days', returned: true },
+        { name: 'telemetry_plant_hourly', proc: 'policy_compression', age: '30 days', returned: false },
       ])
     })
   }

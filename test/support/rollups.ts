@@ -44,17 +44,46 @@ export async function rollupHours(db: Kysely<Database>, deviceIds: readonly stri
   return rows
 }
 
+type PlantHourRow = { hour: string; plant_id: string; readings: number } & Record<string, number | string | null>
+
+/** Every plant's hourly aggregates straight from the raw rows, by an independent query. */
+export async function rawPlantHours(db: Kysely<Database>): Promise<PlantHourRow[]> {
+  const { rows } = await sql<PlantHourRow>`
+    SELECT to_char(date_trunc('hour', time AT TIME ZONE 'UTC'), 'YYYY-MM-DD HH24') AS hour, plant_id,
+      count(*)::int AS readings, ${aggregates('raw')}
+    FROM telemetry WHERE plant_id IS NOT NULL
+    GROUP BY 1, 2 ORDER BY 1, 2`.execute(db)
+  return rows
+}
+
+/** Every row of the plant rollup the library keeps. */
+export async function plantRollupHours(db: Kysely<Database>): Promise<PlantHourRow[]> {
+  const { rows } = await sql<PlantHourRow>`
+    SELECT to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24') AS hour, plant_id, readings, ${aggregates('rollup')}
+    FROM telemetry_plant_hourly ORDER BY 1, 2`.execute(db)
+  return rows
+}
+
 /** Counts, minima and maxima exactly; sums to {@link SUM_TOLERANCE}. */
-export async function expectRollupsMatchRaw(db: Kysely<Database>, deviceIds: readonly string[]): Promise<number> {
-  const [raw, rolled] = [await rawHours(db, deviceIds), await rollupHours(db, deviceIds)]
-  const exact = (rows: HourRow[]) =>
+function expectSameHours<R extends { hour: string; readings: number }>(rolled: R[], raw: R[]): void {
+  const exact = (rows: R[]) =>
     rows.map((row) => Object.fromEntries(Object.entries(row).filter(([k]) => !k.endsWith('_sum'))))
   expect(exact(rolled)).toEqual(exact(raw))
   for (const [i, row] of raw.entries())
     for (const metric of METRICS) {
-      const [a, b] = [Number(row[`${metric}_sum`]), Number(rolled[i]![`${metric}_sum`])]
+      const [a, b] = [Number(row[`${metric}_sum` as keyof R]), Number(rolled[i]![`${metric}_sum` as keyof R])]
       if (!close(a, b)) expect({ hour: row.hour, metric, rollup: b }).toEqual({ hour: row.hour, metric, rollup: a })
     }
+}
+
+/**
+ * The devices' rollup rows, and every plant's, equal aggregations of the raw
+ * rows; returns how many raw rows the devices have.
+ */
+export async function expectRollupsMatchRaw(db: Kysely<Database>, deviceIds: readonly string[]): Promise<number> {
+  const raw = await rawHours(db, deviceIds)
+  expectSameHours(await rollupHours(db, deviceIds), raw)
+  expectSameHours(await plantRollupHours(db), await rawPlantHours(db))
   return raw.reduce((n, row) => n + row.readings, 0)
 }
 

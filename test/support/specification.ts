@@ -171,6 +171,25 @@ Object.assign(specification, {
       idx_telemetry_hourly_plant: ['plant_id', 'hour'],
     },
   },
+  telemetry_plant_hourly: {
+    columns: {
+      plant_id: text(false),
+      hour: timestamptz(false),
+      readings: { type: 'integer', nullable: false, default: null },
+      ...Object.fromEntries(
+        ['soil_moisture', 'temperature', 'humidity', 'light_level'].flatMap((metric) => [
+          [`${metric}_sum`, { type: 'double precision', nullable: false, default: '0' }],
+          [`${metric}_count`, { type: 'integer', nullable: false, default: '0' }],
+          [`${metric}_min`, float()],
+          [`${metric}_max`, float()],
+        ]),
+      ),
+    },
+    primaryKey: ['plant_id', 'hour'],
+    unique: [],
+    foreignKeys: [{ columns: ['plant_id'], references: 'plants', referencedColumns: ['id'], onDelete: 'CASCADE' }],
+    indexes: {},
+  },
 } satisfies Record<string, TableInfo>)
 
 export const SEED_MIGRATIONS = [
@@ -190,4 +209,5 @@ export const ALL_MIGRATIONS = [
   '009_track_device_context',
   '010_create_telemetry_rollups',
   '011_room_for_device_updates',
+  '012_create_plant_rollups',
 ]
