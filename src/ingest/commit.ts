@@ -12,12 +12,7 @@ import {
   provisionDevicesQuery,
   setDeviceStatusesQuery,
 } from '../repositories/device-statements.js'
-import {
-  addToPlantRollupsQuery,
-  addToRollupsQuery,
-  hourGroups,
-  plantHourGroups,
-} from '../repositories/rollup-statements.js'
+import { addToRollupsQuery, hourGroups } from '../repositories/rollup-statements.js'
 import { settingValueQuery } from '../repositories/settings-statements.js'
 import { readDevices, type DeviceContext, type DeviceInfo } from './device-context.js'
 import type { Entry, ReadingEntry, StatusEntry } from './entries.js'
@@ -179,7 +174,7 @@ export type BatchSettings = Pick<
   'defaultAlertCooldownSeconds' | 'randomPageCost' | 'maintainRollups'
 >
 
-/** The whole batch in one transaction: context, rows, dead letters, hourly rollups, last seen, statuses, alerts. */
+/** The whole batch in one transaction: context, rows, dead letters, last seen, statuses, alerts, hourly rollups. */
 export async function commitBatch(
   store: Store,
   entries: readonly Entry[],
@@ -237,17 +232,13 @@ export async function commitBatch(
     }
 
     await insertDeadLetters(session, letters)
-    const rolled = settings.maintainRollups && written.length > 0 ? hourGroups(written) : []
-    if (rolled.length > 0) await session.execute(addToRollupsQuery(rolled))
     await markDevicesSeen(session, newestPerDevice(written))
     if (placedStatuses && placedStatuses.applied.size > 0) {
       const { applied } = placedStatuses
       await session.execute(setDeviceStatusesQuery([...applied.keys()], [...applied.values()]))
     }
     const alerts = await raiseAlerts(session, written, devices, settings.defaultAlertCooldownSeconds)
-    // Last: every batch shares the plant rows; their locks are held only until the commit.
-    const plants = plantHourGroups(rolled)
-    if (plants.length > 0) await session.execute(addToPlantRollupsQuery(plants))
+    if (settings.maintainRollups) await addToRollups(session, written)
     return { ...result, provisioned, alerts }
   })
 }
@@ -291,6 +282,16 @@ async function alertCooldownSeconds(session: Session, fallback: number): Promise
   const { rows } = await session.execute(settingValueQuery('alerts.cooldown_seconds'))
   const value = rows[0] === undefined ? Number.NaN : Number(rows[0].value)
   return Number.isInteger(value) && value >= 0 ? value : fallback
+}
+
+/**
+ * Adds the batch's inserted rows to the hourly rollups. Last in the
+ * transaction: concurrent batches share these rows (a plant's hour, a
+ * device's hour), so their locks are held only until the commit.
+ */
+async function addToRollups(session: Session, written: readonly Row[]): Promise<void> {
+  if (written.length === 0) return
+  await session.execute(addToRollupsQuery(hourGroups(written)))
 }
 
 /** Newest time (epoch ms) per device, once per batch, in one statement; never moves backwards. */

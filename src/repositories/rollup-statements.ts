@@ -1,4 +1,4 @@
-import { sql, type RawBuilder } from 'kysely'
+import { sql } from 'kysely'
 import type { MetricRow } from '../schema/metric-values.js'
 import { METRICS } from '../schema/metrics.js'
 import {
@@ -8,6 +8,7 @@ import {
   ROLLUP_COLUMNS,
   ROLLUP_CONFLICT_TARGET,
   ROLLUP_TABLE,
+  aggregatesOfRollups,
   rollupMerge,
 } from '../schema/rollups.js'
 
@@ -59,17 +60,6 @@ function add(group: HourGroup, values: MetricRow): void {
   }
 }
 
-function merge(group: HourGroup, other: HourGroup): void {
-  group.readings += other.readings
-  for (let i = 0; i < METRICS.length; i += 1) {
-    group.sum[i]! += other.sum[i]!
-    group.count[i]! += other.count[i]!
-    const [min, max] = [other.min[i]!, other.max[i]!]
-    if (min !== null && (group.min[i] === null || min < group.min[i]!)) group.min[i] = min
-    if (max !== null && (group.max[i] === null || max > group.max[i]!)) group.max[i] = max
-  }
-}
-
 /** The rollup's unique key order: device, hour, plant, with NULL as the empty string it is indexed as. */
 function byKey(a: HourGroup, b: HourGroup): number {
   const [deviceA, deviceB] = [a.deviceId ?? '', b.deviceId ?? '']
@@ -111,37 +101,6 @@ export function hourGroups(readings: readonly InsertedReading[]): HourGroup[] {
   return groups.sort(byKey)
 }
 
-/** The plant rollup's key order: plant, then hour. */
-function byPlantHour(a: HourGroup, b: HourGroup): number {
-  if (a.plantId !== b.plantId) return a.plantId! < b.plantId! ? -1 : 1
-  return a.hourMs - b.hourMs
-}
-
-/**
- * Device-hour groups summed per plant and hour, ordered by that key for the
- * same reason as {@link hourGroups}. Plantless readings have no plant row.
- */
-export function plantHourGroups(groups: readonly HourGroup[]): HourGroup[] {
-  const byPlant = new Map<string, Map<number, HourGroup>>()
-  const plants: HourGroup[] = []
-  for (const group of groups) {
-    if (group.plantId === null) continue
-    let byHour = byPlant.get(group.plantId)
-    if (!byHour) {
-      byHour = new Map()
-      byPlant.set(group.plantId, byHour)
-    }
-    let plant = byHour.get(group.hourMs)
-    if (!plant) {
-      plant = newGroup(group.hourMs, { deviceId: null, plantId: group.plantId })
-      byHour.set(group.hourMs, plant)
-      plants.push(plant)
-    }
-    merge(plant, group)
-  }
-  return plants.sort(byPlantHour)
-}
-
 /**
  * A PostgreSQL array literal. Written here rather than by the driver: its
  * generic per-element conversion cost a tenth of the writer's CPU for the
@@ -176,43 +135,38 @@ function aggregateArrays(groups: readonly HourGroup[]): ArrayColumn[] {
   return columns
 }
 
-/** `INSERT … SELECT * FROM unnest(arrays) ON CONFLICT … DO UPDATE` merging into `table`. */
-function upsertArrays(table: string, columns: readonly string[], conflict: RawBuilder<unknown>, arrays: ArrayColumn[]) {
-  const unnested = arrays.map(({ values, type }) => sql`${arrayLiteral(values)}::${sql.raw(type)}[]`)
-  return sql`
-    INSERT INTO ${sql.id(table)} (${sql.join(columns.map((c) => sql.id(c)))})
-    SELECT * FROM unnest(${sql.join(unnested)})
-    ON CONFLICT ${conflict} DO UPDATE SET ${rollupMerge(table)}`
-}
-
 const hours = (groups: readonly HourGroup[]): ArrayColumn => ({
   values: groups.map((g) => new Date(g.hourMs).toISOString()),
   type: 'timestamptz',
 })
 
+const columnList = (columns: readonly string[]) => sql.join(columns.map((c) => sql.id(c)))
+
 /**
- * Adds inserted readings to the device rollup: one statement, whatever the
- * number of hours. Only for rows that were actually inserted, in their
- * transaction, so a redelivery never counts twice and a rollback takes both.
+ * Adds inserted readings to both rollups in one statement, whatever the
+ * number of hours: the device hours from the groups, and the plant hours
+ * summed from the same groups by the server. Only for rows that were
+ * actually inserted, in their transaction, so a redelivery never counts
+ * twice and a rollback takes all three. Every writer and `telemetry.insert`
+ * runs this same statement, so concurrent ones lock the rows they share in
+ * the same order (and the groups are sorted by key) and wait rather than
+ * deadlock.
  */
 export function addToRollupsQuery(groups: readonly HourGroup[]) {
-  return upsertArrays(ROLLUP_TABLE, ROLLUP_COLUMNS, ROLLUP_CONFLICT_TARGET, [
+  const arrays = [
     hours(groups),
     { values: groups.map((g) => g.deviceId), type: 'text' },
     { values: groups.map((g) => g.plantId), type: 'text' },
     ...aggregateArrays(groups),
-  ])
-}
-
-/**
- * Adds {@link plantHourGroups} to the plant rollup. Every batch shares these
- * rows, so a transaction runs this last: it holds their locks only until
- * its commit.
- */
-export function addToPlantRollupsQuery(plants: readonly HourGroup[]) {
-  return upsertArrays(PLANT_ROLLUP_TABLE, PLANT_ROLLUP_COLUMNS, sql`(plant_id, hour)`, [
-    { values: plants.map((g) => g.plantId), type: 'text' },
-    hours(plants),
-    ...aggregateArrays(plants),
-  ])
+  ].map(({ values, type }) => sql`${arrayLiteral(values)}::${sql.raw(type)}[]`)
+  return sql`
+    WITH batch (${columnList(ROLLUP_COLUMNS)}) AS (SELECT * FROM unnest(${sql.join(arrays)})),
+    device_hours AS (
+      INSERT INTO ${sql.id(ROLLUP_TABLE)} (${columnList(ROLLUP_COLUMNS)}) SELECT * FROM batch
+      ON CONFLICT ${ROLLUP_CONFLICT_TARGET} DO UPDATE SET ${rollupMerge(ROLLUP_TABLE)}
+    )
+    INSERT INTO ${sql.id(PLANT_ROLLUP_TABLE)} (${columnList(PLANT_ROLLUP_COLUMNS)})
+    SELECT plant_id, hour, ${aggregatesOfRollups()} FROM batch WHERE plant_id IS NOT NULL
+    GROUP BY plant_id, hour ORDER BY plant_id, hour
+    ON CONFLICT (plant_id, hour) DO UPDATE SET ${rollupMerge(PLANT_ROLLUP_TABLE)}`
 }

@@ -6,13 +6,7 @@ import type { Database, Telemetry } from '../schema/database.js'
 import { METRICS } from '../schema/metrics.js'
 import { olderThanCursor, guarded, idSchema, timeKey, validate, toTimePage, type Page } from './shared/index.js'
 import { HOUR_MS, refillRollups } from '../schema/rollups.js'
-import {
-  addToPlantRollupsQuery,
-  addToRollupsQuery,
-  hourGroups,
-  plantHourGroups,
-  type InsertedReading,
-} from './rollup-statements.js'
+import { addToRollupsQuery, hourGroups, type InsertedReading } from './rollup-statements.js'
 import {
   AGED_TABLES,
   addCompressionJob,
@@ -153,10 +147,7 @@ export function createTelemetryRepository(db: Kysely<Database>): TelemetryReposi
       return guarded('readings', () =>
         db.transaction().execute(async (trx) => {
           const inserted = await trx.insertInto('telemetry').values(rows).returningAll().execute()
-          const groups = hourGroups(inserted.map(asInsertedReading))
-          await addToRollupsQuery(groups).execute(trx)
-          const plants = plantHourGroups(groups)
-          if (plants.length > 0) await addToPlantRollupsQuery(plants).execute(trx)
+          await addToRollupsQuery(hourGroups(inserted.map(asInsertedReading))).execute(trx)
           return inserted
         }),
       )
