@@ -102,10 +102,13 @@ async function build(url: string, repos: Repositories): Promise<void> {
     console.log(`  indexes and foreign keys rebuilt in ${seconds(started)} s`)
     started = performance.now()
     const { rows } = await repos.telemetry.rebuildRollups({ from: new Date(START), to: new Date(END) })
-    console.log(`  telemetry.rebuildRollups: ${rows.toLocaleString('en')} hourly rows in ${seconds(started)} s`)
+    console.log(
+      `  telemetry.rebuildRollups: ${rows.toLocaleString('en')} device hours (and their plant hours) in ${seconds(started)} s`,
+    )
     started = performance.now()
     await client.query('VACUUM ANALYZE telemetry')
     await client.query('VACUUM ANALYZE telemetry_hourly')
+    await client.query('VACUUM ANALYZE telemetry_plant_hourly')
     console.log(`  VACUUM ANALYZE in ${seconds(started)} s`)
     const size = await client.query<{ size: string }>(
       'SELECT pg_size_pretty(pg_database_size(current_database())) AS size',
