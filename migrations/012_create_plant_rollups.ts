@@ -4,6 +4,7 @@ import {
   PLANT_ROLLUP_TABLE,
   ROLLUP_TABLE,
   aggregatesOfRollups,
+  columnList,
   lockForRefill,
   refillPlantRollups,
   rollupAggregateColumnsDdl,
@@ -30,7 +31,7 @@ async function recomputePlantHoursOfDeletedDevice(db: Kysely<unknown>): Promise<
     SET search_path FROM CURRENT AS $$
     BEGIN
       DELETE FROM ${table} AS p USING (${touched}) AS t WHERE p.plant_id = t.plant_id AND p.hour = t.hour;
-      INSERT INTO ${table} (${sql.join(PLANT_ROLLUP_COLUMNS.map((c) => sql.id(c)))})
+      INSERT INTO ${table} (${columnList(PLANT_ROLLUP_COLUMNS)})
       SELECT h.plant_id, h.hour, ${aggregatesOfRollups()}
       FROM ${deviceRollup} AS h JOIN (${touched}) AS t ON h.plant_id = t.plant_id AND h.hour = t.hour
       WHERE coalesce(h.device_id, '') <> OLD.id

@@ -100,8 +100,8 @@ export interface TelemetryWriterOptions {
    */
   readonly randomPageCost?: number | null
   /**
-   * Whether each batch also adds its inserted rows to the hourly rollup
-   * (`telemetry_hourly`), in the same transaction. Default `true`. `false` is
+   * Whether each batch also adds its inserted rows to the hourly rollups
+   * (`telemetry_hourly`, `telemetry_plant_hourly`), in the same transaction. Default `true`. `false` is
    * for a bulk import that calls `telemetry.rebuildRollups` over its range
    * afterwards: until then, whole-hour `telemetry.buckets` miss those rows.
    */

@@ -9,6 +9,7 @@ import {
   ROLLUP_CONFLICT_TARGET,
   ROLLUP_TABLE,
   aggregatesOfRollups,
+  columnList,
   rollupMerge,
 } from '../schema/rollups.js'
 
@@ -34,12 +35,12 @@ interface HourGroup {
   readonly max: (number | null)[]
 }
 
-function newGroup(hourMs: number, owner: { deviceId: string | null; plantId: string | null }): HourGroup {
+function newGroup(hourMs: number, reading: InsertedReading): HourGroup {
   const n = METRICS.length
   return {
     hourMs,
-    deviceId: owner.deviceId,
-    plantId: owner.plantId,
+    deviceId: reading.deviceId,
+    plantId: reading.plantId,
     readings: 0,
     sum: new Array<number>(n).fill(0),
     count: new Array<number>(n).fill(0),
@@ -139,8 +140,6 @@ const hours = (groups: readonly HourGroup[]): ArrayColumn => ({
   values: groups.map((g) => new Date(g.hourMs).toISOString()),
   type: 'timestamptz',
 })
-
-const columnList = (columns: readonly string[]) => sql.join(columns.map((c) => sql.id(c)))
 
 /**
  * Adds inserted readings to both rollups in one statement, whatever the

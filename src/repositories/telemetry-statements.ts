@@ -196,9 +196,27 @@ export async function selectBuckets(
   range: BucketRange,
   source: { rollup: boolean; useTimeBucket: boolean },
 ): Promise<TelemetryBucket[]> {
-  const query = source.rollup ? bucketsFromRollup(scope, range) : bucketsFromRaw(scope, range, source.useTimeBucket)
-  const { rows } = await query.execute(db)
-  return rows.map(bucketOf)
+  if (!source.rollup) return (await bucketsFromRaw(scope, range, source.useTimeBucket).execute(db)).rows.map(bucketOf)
+  const query = bucketsFromRollup(scope, range)
+  if (wholeHours(range) || db.isTransaction) return (await query.execute(db)).rows.map(bucketOf)
+  return db.transaction().execute(async (trx) => {
+    await sql`SET LOCAL max_parallel_workers_per_gather = 0`.execute(trx)
+    return (await query.execute(trx)).rows.map(bucketOf)
+  })
+}
+
+/**
+ * Whether `range` starts and ends on hours. When it does not, the rollup
+ * read also aggregates the raw rows of its partial hours, and the planner,
+ * pricing those as random heap reads of a large table, starts parallel
+ * workers for what is a few hundred rows: measured at 43.2 million rows, a
+ * plant's "last 30 days" took 10 ms in the server with two workers and
+ * 4 ms without (35 ms against 9 through the API on two cores). Such a read
+ * runs in a transaction of its own with parallel workers off; never inside
+ * a caller's transaction, whose settings are not ours to change.
+ */
+function wholeHours(range: BucketRange): boolean {
+  return range.from.getTime() % HOUR_MS === 0 && range.to.getTime() % HOUR_MS === 0
 }
 
 /**

@@ -134,7 +134,8 @@ export function aggregatesOfRollups(): RawBuilder<unknown> {
   ])
 }
 
-const columnList = (columns: readonly string[]) => sql.join(columns.map((c) => sql.id(c)))
+/** `columns` as a comma-separated list of quoted identifiers. */
+export const columnList = (columns: readonly string[]): RawBuilder<unknown> => sql.join(columns.map((c) => sql.id(c)))
 
 /**
  * Readies the caller's transaction to recompute `tables`: the lock waits for

@@ -3,6 +3,7 @@ import { sql } from 'kysely'
 import { expect, it } from 'vitest'
 import {
   BUCKET_WIDTHS,
+  createRepositories,
   createTelemetryWriter,
   METRICS,
   type SensorPacket,
@@ -175,6 +176,34 @@ describeEachBackend('hourly rollups', (backend) => {
       ),
       { numRuns: 60 },
     )
+  })
+
+  it("reads a ragged range inside a caller's transaction, leaving its settings alone", async () => {
+    const { plants, devices } = await fleet()
+    const writer = open()
+    for (let i = 0; i < 180; i += 1)
+      await writer.write({ deviceId: devices[i % 2]!.id, time: BASE + i * 60_000, humidity: i / 2 })
+    await writer.close()
+    // Outside a transaction the read runs in one of its own, with parallel workers off.
+    const range = {
+      plantId: plants[0]!.id,
+      from: new Date(BASE + 7 * 60_000),
+      to: new Date(BASE + 2 * HOUR + 5 * 60_000),
+    }
+    const outside = await m.repos.telemetry.buckets({ ...range, bucket: '1 hour' })
+    expect(outside.map((b) => [b.readings, b.humidity.min, b.humidity.max])).toEqual([
+      [53, 3.5, 29.5],
+      [60, 30, 59.5],
+      [5, 60, 62],
+    ])
+    await m.t.db.transaction().execute(async (trx) => {
+      await sql`SET LOCAL max_parallel_workers_per_gather = 3`.execute(trx)
+      const inside = await createRepositories(trx).telemetry.buckets({ ...range, bucket: '1 hour' })
+      expect(inside).toEqual(outside)
+      const { rows } = await sql<{ workers: string }>`
+        SELECT current_setting('max_parallel_workers_per_gather') AS workers`.execute(trx)
+      expect(rows[0]!.workers).toBe('3')
+    })
   })
 
   it('reads whole hours from the rollup: a row written around the writer shows after rebuildRollups', async () => {
