@@ -11,6 +11,7 @@ import {
 import { isHypertable } from '../src/schema/timescaledb.js'
 import type { Migration } from '../src/schema/migration.js'
 import type { MigrationContext } from './context.js'
+import { createDeleteTrigger, dropDeleteTrigger } from './delete-trigger.js'
 
 const table = sql.id(ROLLUP_TABLE)
 
@@ -20,23 +21,19 @@ const table = sql.id(ROLLUP_TABLE)
  * does to its raw rows. A plain `SET NULL` on the rollup would collide with
  * those rows' unique key.
  */
-async function mergeRollupsOfDeletedPlant(db: Kysely<unknown>): Promise<void> {
+const mergeRollupsOfDeletedPlant = {
+  table: 'plants',
+  trigger: 'plantops_plant_rollups_merged',
+  fn: 'plantops_merge_plant_rollups',
+} as const
+
+function mergeBody() {
   const columns = sql.join(['readings', ...ROLLUP_METRIC_COLUMNS].map((column) => sql.id(column)))
-  await sql`
-    CREATE OR REPLACE FUNCTION plantops_merge_plant_rollups() RETURNS trigger LANGUAGE plpgsql
-    SET search_path FROM CURRENT AS $$
-    BEGIN
-      INSERT INTO ${table} (hour, device_id, plant_id, ${columns})
-      SELECT hour, device_id, NULL, ${columns} FROM ${table} WHERE plant_id = OLD.id
-      ON CONFLICT ${ROLLUP_CONFLICT_TARGET} DO UPDATE SET ${rollupMerge()};
-      DELETE FROM ${table} WHERE plant_id = OLD.id;
-      RETURN OLD;
-    END
-    $$`.execute(db)
-  await sql`DROP TRIGGER IF EXISTS plantops_plant_rollups_merged ON plants`.execute(db)
-  await sql`
-    CREATE TRIGGER plantops_plant_rollups_merged BEFORE DELETE ON plants
-    FOR EACH ROW EXECUTE FUNCTION plantops_merge_plant_rollups()`.execute(db)
+  return sql`
+    INSERT INTO ${table} (hour, device_id, plant_id, ${columns})
+    SELECT hour, device_id, NULL, ${columns} FROM ${table} WHERE plant_id = OLD.id
+    ON CONFLICT ${ROLLUP_CONFLICT_TARGET} DO UPDATE SET ${rollupMerge()};
+    DELETE FROM ${table} WHERE plant_id = OLD.id;`
 }
 
 /**
@@ -65,15 +62,14 @@ export function createTelemetryRollups(context: MigrationContext): Migration {
         db,
       )
       await sql`CREATE INDEX IF NOT EXISTS idx_telemetry_hourly_plant ON ${table} (plant_id, hour)`.execute(db)
-      await mergeRollupsOfDeletedPlant(db)
+      await createDeleteTrigger(db, { ...mergeRollupsOfDeletedPlant, body: mergeBody() })
       await lockForRefill(db, [ROLLUP_TABLE])
       const filled = await refillDeviceRollups(db, {})
       if (filled > 0)
         context.logger.info({ table: ROLLUP_TABLE, rows: filled }, `filled ${filled} hourly rollup rows from telemetry`)
     },
     async down(db: Kysely<unknown>) {
-      await sql`DROP TRIGGER IF EXISTS plantops_plant_rollups_merged ON plants`.execute(db)
-      await sql`DROP FUNCTION IF EXISTS plantops_merge_plant_rollups()`.execute(db)
+      await dropDeleteTrigger(db, mergeRollupsOfDeletedPlant)
       await sql`DROP TABLE IF EXISTS ${table}`.execute(db)
     },
   }

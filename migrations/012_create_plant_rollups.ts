@@ -12,6 +12,7 @@ import {
 import { isHypertable } from '../src/schema/timescaledb.js'
 import type { Migration } from '../src/schema/migration.js'
 import type { MigrationContext } from './context.js'
+import { createDeleteTrigger, dropDeleteTrigger } from './delete-trigger.js'
 
 const table = sql.id(PLANT_ROLLUP_TABLE)
 const deviceRollup = sql.id(ROLLUP_TABLE)
@@ -23,26 +24,22 @@ const deviceRollup = sql.id(ROLLUP_TABLE)
  * never for a minimum or maximum. Two statements: an insert in the same
  * statement as the delete of its key may run first and collide.
  */
-async function recomputePlantHoursOfDeletedDevice(db: Kysely<unknown>): Promise<void> {
+const recomputePlantHoursOfDeletedDevice = {
+  table: 'devices',
+  trigger: 'plantops_device_plant_rollups',
+  fn: 'plantops_recompute_plant_rollups',
+} as const
+
+function recomputeBody() {
   const touched = sql`SELECT DISTINCT plant_id, hour FROM ${deviceRollup}
     WHERE coalesce(device_id, '') = OLD.id AND plant_id IS NOT NULL`
-  await sql`
-    CREATE OR REPLACE FUNCTION plantops_recompute_plant_rollups() RETURNS trigger LANGUAGE plpgsql
-    SET search_path FROM CURRENT AS $$
-    BEGIN
-      DELETE FROM ${table} AS p USING (${touched}) AS t WHERE p.plant_id = t.plant_id AND p.hour = t.hour;
-      INSERT INTO ${table} (${columnList(PLANT_ROLLUP_COLUMNS)})
-      SELECT h.plant_id, h.hour, ${aggregatesOfRollups()}
-      FROM ${deviceRollup} AS h JOIN (${touched}) AS t ON h.plant_id = t.plant_id AND h.hour = t.hour
-      WHERE coalesce(h.device_id, '') <> OLD.id
-      GROUP BY 1, 2;
-      RETURN OLD;
-    END
-    $$`.execute(db)
-  await sql`DROP TRIGGER IF EXISTS plantops_device_plant_rollups ON devices`.execute(db)
-  await sql`
-    CREATE TRIGGER plantops_device_plant_rollups BEFORE DELETE ON devices
-    FOR EACH ROW EXECUTE FUNCTION plantops_recompute_plant_rollups()`.execute(db)
+  return sql`
+    DELETE FROM ${table} AS p USING (${touched}) AS t WHERE p.plant_id = t.plant_id AND p.hour = t.hour;
+    INSERT INTO ${table} (${columnList(PLANT_ROLLUP_COLUMNS)})
+    SELECT h.plant_id, h.hour, ${aggregatesOfRollups()}
+    FROM ${deviceRollup} AS h JOIN (${touched}) AS t ON h.plant_id = t.plant_id AND h.hour = t.hour
+    WHERE coalesce(h.device_id, '') <> OLD.id
+    GROUP BY 1, 2;`
 }
 
 /**
@@ -68,7 +65,7 @@ export function createPlantRollups(context: MigrationContext): Migration {
       if (await isHypertable(db, 'telemetry'))
         await sql`SELECT create_hypertable(${PLANT_ROLLUP_TABLE}::regclass, 'hour', if_not_exists => TRUE,
           chunk_time_interval => INTERVAL '30 days', create_default_indexes => FALSE)`.execute(db)
-      await recomputePlantHoursOfDeletedDevice(db)
+      await createDeleteTrigger(db, { ...recomputePlantHoursOfDeletedDevice, body: recomputeBody() })
       await lockForRefill(db, [ROLLUP_TABLE, PLANT_ROLLUP_TABLE])
       await refillPlantRollups(db, {})
       const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM ${table}`.execute(db)
@@ -79,8 +76,7 @@ export function createPlantRollups(context: MigrationContext): Migration {
         )
     },
     async down(db: Kysely<unknown>) {
-      await sql`DROP TRIGGER IF EXISTS plantops_device_plant_rollups ON devices`.execute(db)
-      await sql`DROP FUNCTION IF EXISTS plantops_recompute_plant_rollups()`.execute(db)
+      await dropDeleteTrigger(db, recomputePlantHoursOfDeletedDevice)
       await sql`DROP TABLE IF EXISTS ${table}`.execute(db)
     },
   }

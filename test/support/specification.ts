@@ -18,6 +18,16 @@ const serial = (sequence: string): ColumnInfo => ({
   default: `nextval('${sequence}'::regclass)`,
 })
 
+/** Per metric, the four aggregate columns both rollups have, as spelled in SQL (not from src). */
+const ROLLUP_AGGREGATE_COLUMNS: Record<string, ColumnInfo> = Object.fromEntries(
+  ['soil_moisture', 'temperature', 'humidity', 'light_level'].flatMap((metric) => [
+    [`${metric}_sum`, { type: 'double precision', nullable: false, default: '0' }],
+    [`${metric}_count`, { type: 'integer', nullable: false, default: '0' }],
+    [`${metric}_min`, float()],
+    [`${metric}_max`, float()],
+  ]),
+)
+
 export const specification: Record<string, TableInfo> = {
   plants: {
     columns: {
@@ -150,14 +160,7 @@ Object.assign(specification, {
       device_id: text(),
       plant_id: text(),
       readings: { type: 'integer', nullable: false, default: null },
-      ...Object.fromEntries(
-        ['soil_moisture', 'temperature', 'humidity', 'light_level'].flatMap((metric) => [
-          [`${metric}_sum`, { type: 'double precision', nullable: false, default: '0' }],
-          [`${metric}_count`, { type: 'integer', nullable: false, default: '0' }],
-          [`${metric}_min`, float()],
-          [`${metric}_max`, float()],
-        ]),
-      ),
+      ...ROLLUP_AGGREGATE_COLUMNS,
     },
     primaryKey: [],
     unique: [],
@@ -176,14 +179,7 @@ Object.assign(specification, {
       plant_id: text(false),
       hour: timestamptz(false),
       readings: { type: 'integer', nullable: false, default: null },
-      ...Object.fromEntries(
-        ['soil_moisture', 'temperature', 'humidity', 'light_level'].flatMap((metric) => [
-          [`${metric}_sum`, { type: 'double precision', nullable: false, default: '0' }],
-          [`${metric}_count`, { type: 'integer', nullable: false, default: '0' }],
-          [`${metric}_min`, float()],
-          [`${metric}_max`, float()],
-        ]),
-      ),
+      ...ROLLUP_AGGREGATE_COLUMNS,
     },
     primaryKey: ['plant_id', 'hour'],
     unique: [],
