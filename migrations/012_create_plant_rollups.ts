@@ -67,12 +67,11 @@ export function createPlantRollups(context: MigrationContext): Migration {
           chunk_time_interval => INTERVAL '30 days', create_default_indexes => FALSE)`.execute(db)
       await createDeleteTrigger(db, { ...recomputePlantHoursOfDeletedDevice, body: recomputeBody() })
       await lockForRefill(db, [ROLLUP_TABLE, PLANT_ROLLUP_TABLE])
-      await refillPlantRollups(db, {})
-      const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM ${table}`.execute(db)
-      if (rows[0]!.n > 0)
+      const filled = await refillPlantRollups(db, {})
+      if (filled > 0)
         context.logger.info(
-          { table: PLANT_ROLLUP_TABLE, rows: rows[0]!.n },
-          `filled ${rows[0]!.n} plant rollup rows from ${ROLLUP_TABLE}`,
+          { table: PLANT_ROLLUP_TABLE, rows: filled },
+          `filled ${filled} plant rollup rows from ${ROLLUP_TABLE}`,
         )
     },
     async down(db: Kysely<unknown>) {

@@ -61,7 +61,7 @@ export type TelemetryBucket = { readonly bucket: Date; readonly readings: number
 
 type BucketRow = { bucket: Date; readings: number | string } & Record<string, number | string | null>
 
-/** Each metric's result column names, spelled once rather than per row. */
+/** Each metric's result column names: spelled once, for the queries and for decoding every row. */
 const AGGREGATE_KEYS = METRICS.map((metric) => ({
   metric,
   avg: `${metric}_avg`,
@@ -108,22 +108,22 @@ export function rollupAnswers(width: string): boolean {
 
 /** Per metric, aggregates of the raw values. */
 function rawAggregates() {
-  return METRICS.map((metric) => {
-    const column = sql.ref(metric)
-    return sql`avg(${column}) AS ${sql.ref(`${metric}_avg`)}, min(${column}) AS ${sql.ref(`${metric}_min`)},
-      max(${column}) AS ${sql.ref(`${metric}_max`)}, count(${column}) AS ${sql.ref(`${metric}_count`)}`
+  return AGGREGATE_KEYS.map((keys) => {
+    const column = sql.ref(keys.metric)
+    return sql`avg(${column}) AS ${sql.ref(keys.avg)}, min(${column}) AS ${sql.ref(keys.min)},
+      max(${column}) AS ${sql.ref(keys.max)}, count(${column}) AS ${sql.ref(keys.count)}`
   })
 }
 
 /** Per metric, the aggregates recombined from partial ones: the mean is the summed sum over the summed count. */
 function recombinedAggregates() {
-  return METRICS.map((metric) => {
+  return AGGREGATE_KEYS.map((keys) => {
     const [sum, count, min, max] = (['sum', 'count', 'min', 'max'] as const).map((a) =>
-      sql.ref(rollupColumn(metric, a)),
+      sql.ref(rollupColumn(keys.metric, a)),
     )
-    return sql`sum(${sum}) / nullif(sum(${count}), 0) AS ${sql.ref(`${metric}_avg`)},
-      min(${min}) AS ${sql.ref(`${metric}_min`)}, max(${max}) AS ${sql.ref(`${metric}_max`)},
-      sum(${count}) AS ${sql.ref(`${metric}_count`)}`
+    return sql`sum(${sum}) / nullif(sum(${count}), 0) AS ${sql.ref(keys.avg)},
+      min(${min}) AS ${sql.ref(keys.min)}, max(${max}) AS ${sql.ref(keys.max)},
+      sum(${count}) AS ${sql.ref(keys.count)}`
   })
 }
 
@@ -177,11 +177,12 @@ function bucketsFromRollup(scope: TelemetryScope, range: BucketRange) {
   const head = new Date(Math.min(firstHour.getTime(), range.to.getTime()))
   if (range.from < head) parts.push(rawAsPartials(scope, width, range.from, head))
   if (lastHour < range.to) parts.push(rawAsPartials(scope, width, lastHour, range.to))
-  return sql<BucketRow>`
+  const query = sql<BucketRow>`
     SELECT bucket, sum(readings) AS readings, ${sql.join(recombinedAggregates())}
     FROM (${sql.join(parts, sql` UNION ALL `)}) AS parts (bucket, ${columns})
     GROUP BY bucket
     ORDER BY bucket`
+  return { query, readsRawRows: parts.length > 1 }
 }
 
 /**
@@ -197,26 +198,18 @@ export async function selectBuckets(
   source: { rollup: boolean; useTimeBucket: boolean },
 ): Promise<TelemetryBucket[]> {
   if (!source.rollup) return (await bucketsFromRaw(scope, range, source.useTimeBucket).execute(db)).rows.map(bucketOf)
-  const query = bucketsFromRollup(scope, range)
-  if (wholeHours(range) || db.isTransaction) return (await query.execute(db)).rows.map(bucketOf)
+  const { query, readsRawRows } = bucketsFromRollup(scope, range)
+  if (!readsRawRows || db.isTransaction) return (await query.execute(db)).rows.map(bucketOf)
+  // With the raw rows of its partial hours, the planner prices a few hundred
+  // rows as random reads of a large table and starts parallel workers: at
+  // 43.2 million rows a plant's "last 30 days" took 10 ms in the server with
+  // two and 4 ms without (35 against 9 through the API on two cores). So it
+  // runs in a transaction of its own with none; never in a caller's, whose
+  // settings are not ours to change.
   return db.transaction().execute(async (trx) => {
     await sql`SET LOCAL max_parallel_workers_per_gather = 0`.execute(trx)
     return (await query.execute(trx)).rows.map(bucketOf)
   })
-}
-
-/**
- * Whether `range` starts and ends on hours. When it does not, the rollup
- * read also aggregates the raw rows of its partial hours, and the planner,
- * pricing those as random heap reads of a large table, starts parallel
- * workers for what is a few hundred rows: measured at 43.2 million rows, a
- * plant's "last 30 days" took 10 ms in the server with two workers and
- * 4 ms without (35 ms against 9 through the API on two cores). Such a read
- * runs in a transaction of its own with parallel workers off; never inside
- * a caller's transaction, whose settings are not ours to change.
- */
-function wholeHours(range: BucketRange): boolean {
-  return range.from.getTime() % HOUR_MS === 0 && range.to.getTime() % HOUR_MS === 0
 }
 
 /**
@@ -301,9 +294,12 @@ async function policyJob(db: Kysely<Database>, kind: PolicyKind, table: string, 
  */
 async function schedulePolicy(db: Kysely<Database>, kind: PolicyKind, of: AgedTable, age: string): Promise<number> {
   return db.transaction().execute(async (trx) => {
-    const jobs: number[] = []
-    for (const { table } of AGED_TABLES[of]) jobs.push(await scheduleOn(trx, kind, table, age))
-    return jobs[0]!
+    let first: number | undefined
+    for (const { table } of AGED_TABLES[of]) {
+      const job = await scheduleOn(trx, kind, table, age)
+      first ??= job
+    }
+    return first!
   })
 }
 

@@ -167,14 +167,18 @@ export async function refillDeviceRollups(db: Kysely<any>, range: HourRange): Pr
   return rows[0]?.n ?? 0
 }
 
-/** Recomputes the plant rollup's rows of `range` from the device rollup. */
-export async function refillPlantRollups(db: Kysely<any>, range: HourRange): Promise<void> {
+/** Recomputes the plant rollup's rows of `range` from the device rollup; returns how many it wrote. */
+export async function refillPlantRollups(db: Kysely<any>, range: HourRange): Promise<number> {
   await sql`DELETE FROM ${sql.id(PLANT_ROLLUP_TABLE)} WHERE ${hourFilter('hour', range)}`.execute(db)
-  await sql`
-    INSERT INTO ${sql.id(PLANT_ROLLUP_TABLE)} (${columnList(PLANT_ROLLUP_COLUMNS)})
-    SELECT plant_id, hour, ${aggregatesOfRollups()}
-    FROM ${sql.id(ROLLUP_TABLE)} WHERE plant_id IS NOT NULL AND ${hourFilter('hour', range)}
-    GROUP BY 1, 2`.execute(db)
+  const { rows } = await sql<{ n: number }>`
+    WITH filled AS (
+      INSERT INTO ${sql.id(PLANT_ROLLUP_TABLE)} (${columnList(PLANT_ROLLUP_COLUMNS)})
+      SELECT plant_id, hour, ${aggregatesOfRollups()}
+      FROM ${sql.id(ROLLUP_TABLE)} WHERE plant_id IS NOT NULL AND ${hourFilter('hour', range)}
+      GROUP BY 1, 2
+      RETURNING 1
+    ) SELECT count(*)::int AS n FROM filled`.execute(db)
+  return rows[0]?.n ?? 0
 }
 
 /**
