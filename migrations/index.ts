@@ -11,6 +11,7 @@ import { trackDeviceContext } from './009_track_device_context.js'
 import { createTelemetryRollups } from './010_create_telemetry_rollups.js'
 import { roomForDeviceUpdates } from './011_room_for_device_updates.js'
 import { createPlantRollups } from './012_create_plant_rollups.js'
+import { createPlantFiveMinuteRollups } from './013_create_plant_five_minute_rollups.js'
 import type { MigrationContext } from './context.js'
 
 export type { MigrationContext } from './context.js'
@@ -33,5 +34,6 @@ export function buildMigrations(context: MigrationContext): Record<string, Migra
     '010_create_telemetry_rollups': createTelemetryRollups(context),
     '011_room_for_device_updates': roomForDeviceUpdates,
     '012_create_plant_rollups': createPlantRollups(context),
+    '013_create_plant_five_minute_rollups': createPlantFiveMinuteRollups(context),
   }
 }

@@ -11,7 +11,7 @@ import {
 } from '../src/index.js'
 import { timescalePreloadProblem } from '../src/schema/timescaledb.js'
 import { describeEachBackend, type TestDatabase } from './support/backends.js'
-import { describeTable, tablesIn } from './support/catalog.js'
+import { describeTable, tablesIn, triggersOn } from './support/catalog.js'
 import { recordingLogger } from './support/recording-logger.js'
 import { ALL_MIGRATIONS, specification } from './support/specification.js'
 
@@ -167,9 +167,18 @@ describeEachBackend('migrateToLatest', (backend) => {
           SELECT reloptions AS options FROM pg_class WHERE oid = 'devices'::regclass`.execute(t.db)
       ).rows[0]!.options
     expect(await devicesOptions()).toEqual(['fillfactor=50'])
+    const fiveMinutes = await migrateDown(t.db, { logger: false })
+    expect(fiveMinutes.applied).toEqual(['013_create_plant_five_minute_rollups'])
+    expect(await tablesIn(t.db)).not.toContain('telemetry_plant_5min')
+    expect(await triggersOn(t.db, 'devices')).toEqual([
+      'plantops_device_context_changed',
+      'plantops_device_deleted',
+      'plantops_device_plant_rollups',
+    ])
     const plantRollups = await migrateDown(t.db, { logger: false })
     expect(plantRollups.applied).toEqual(['012_create_plant_rollups'])
     expect(await tablesIn(t.db)).not.toContain('telemetry_plant_hourly')
+    expect(await triggersOn(t.db, 'devices')).toEqual(['plantops_device_context_changed', 'plantops_device_deleted'])
     expect(await tablesIn(t.db)).toContain('telemetry_hourly')
     const down = await migrateDown(t.db, { logger: false })
     expect(down.applied).toEqual(['011_room_for_device_updates'])

@@ -24,6 +24,7 @@ const OUR_TABLES = [
   'settings',
   'telemetry',
   'telemetry_hourly',
+  'telemetry_plant_5min',
   'telemetry_plant_hourly',
   'telemetry_rejects',
 ]

@@ -12,7 +12,7 @@ import {
   provisionDevicesQuery,
   setDeviceStatusesQuery,
 } from '../repositories/device-statements.js'
-import { addToRollupsQuery, hourGroups } from '../repositories/rollup-statements.js'
+import { addToRollupsQuery } from '../repositories/rollup-statements.js'
 import { settingValueQuery } from '../repositories/settings-statements.js'
 import { readDevices, type DeviceContext, type DeviceInfo } from './device-context.js'
 import type { Entry, ReadingEntry, StatusEntry } from './entries.js'
@@ -174,7 +174,7 @@ export type BatchSettings = Pick<
   'defaultAlertCooldownSeconds' | 'randomPageCost' | 'maintainRollups'
 >
 
-/** The whole batch in one transaction: context, rows, dead letters, last seen, statuses, alerts, hourly rollups. */
+/** The whole batch in one transaction: context, rows, dead letters, last seen, statuses, alerts, rollups. */
 export async function commitBatch(
   store: Store,
   entries: readonly Entry[],
@@ -285,13 +285,13 @@ async function alertCooldownSeconds(session: Session, fallback: number): Promise
 }
 
 /**
- * Adds the batch's inserted rows to the hourly rollups. Last in the
- * transaction: concurrent batches share these rows (a plant's hour, a
- * device's hour), so their locks are held only until the commit.
+ * Adds the batch's inserted rows to the rollups. Last in the transaction:
+ * concurrent batches share these rows (a plant's hour or five minutes), so
+ * their locks are held only until the commit.
  */
 async function addToRollups(session: Session, written: readonly Row[]): Promise<void> {
   if (written.length === 0) return
-  await session.execute(addToRollupsQuery(hourGroups(written)))
+  await session.execute(addToRollupsQuery(written))
 }
 
 /** Newest time (epoch ms) per device, once per batch, in one statement; never moves backwards. */

@@ -100,10 +100,10 @@ export interface TelemetryWriterOptions {
    */
   readonly randomPageCost?: number | null
   /**
-   * Whether each batch also adds its inserted rows to the hourly rollups
-   * (`telemetry_hourly`, `telemetry_plant_hourly`), in the same transaction. Default `true`. `false` is
-   * for a bulk import that calls `telemetry.rebuildRollups` over its range
-   * afterwards: until then, whole-hour `telemetry.buckets` miss those rows.
+   * Whether each batch also adds its inserted rows to the rollups
+   * (`telemetry_hourly`, `telemetry_plant_hourly`, `telemetry_plant_5min`), in the same transaction.
+   * Default `true`. `false` is for a bulk import that calls `telemetry.rebuildRollups` over its
+   * range afterwards: until then, `telemetry.buckets` read from the rollups miss those rows.
    */
   readonly maintainRollups?: boolean
   /** A pino-compatible logger, or `false`. Default: the console. */

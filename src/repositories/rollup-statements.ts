@@ -2,7 +2,10 @@ import { sql } from 'kysely'
 import type { MetricRow } from '../schema/metric-values.js'
 import { METRICS } from '../schema/metrics.js'
 import {
+  FIVE_MINUTES_MS,
   HOUR_MS,
+  PLANT_FIVE_MINUTE_COLUMNS,
+  PLANT_FIVE_MINUTE_TABLE,
   PLANT_ROLLUP_COLUMNS,
   PLANT_ROLLUP_TABLE,
   ROLLUP_COLUMNS,
@@ -24,8 +27,9 @@ export interface InsertedReading {
 }
 
 /** One rollup row's worth of inserted readings. */
-interface HourGroup {
-  readonly hourMs: number
+interface Group {
+  /** The bucket's start, epoch milliseconds. */
+  readonly startMs: number
   readonly deviceId: string | null
   readonly plantId: string | null
   readings: number
@@ -35,11 +39,11 @@ interface HourGroup {
   readonly max: (number | null)[]
 }
 
-function newGroup(hourMs: number, reading: InsertedReading): HourGroup {
+function newGroup(startMs: number, deviceId: string | null, reading: InsertedReading): Group {
   const n = METRICS.length
   return {
-    hourMs,
-    deviceId: reading.deviceId,
+    startMs,
+    deviceId,
     plantId: reading.plantId,
     readings: 0,
     sum: new Array<number>(n).fill(0),
@@ -49,7 +53,7 @@ function newGroup(hourMs: number, reading: InsertedReading): HourGroup {
   }
 }
 
-function add(group: HourGroup, values: MetricRow): void {
+function add(group: Group, values: MetricRow): void {
   group.readings += 1
   for (let i = 0; i < METRICS.length; i += 1) {
     const value = values[i]
@@ -61,40 +65,43 @@ function add(group: HourGroup, values: MetricRow): void {
   }
 }
 
-/** The rollup's unique key order: device, hour, plant, with NULL as the empty string it is indexed as. */
-function byKey(a: HourGroup, b: HourGroup): number {
+/** The rollup's unique key order: device, start, plant, with NULL as the empty string it is indexed as. */
+function byKey(a: Group, b: Group): number {
   const [deviceA, deviceB] = [a.deviceId ?? '', b.deviceId ?? '']
   if (deviceA !== deviceB) return deviceA < deviceB ? -1 : 1
-  if (a.hourMs !== b.hourMs) return a.hourMs - b.hourMs
+  if (a.startMs !== b.startMs) return a.startMs - b.startMs
   const [plantA, plantB] = [a.plantId ?? '', b.plantId ?? '']
   return plantA === plantB ? 0 : plantA < plantB ? -1 : 1
 }
 
 /**
- * Inserted readings summed per (device, plant, hour), ordered by that key:
- * every transaction then locks rollup rows in the same order, so two that
- * share rows wait for each other instead of deadlocking. Nested maps, not a
- * composite string key: this runs for every row the writer stores.
+ * Inserted readings summed per (device, plant, bucket of `grainMs`), ordered
+ * by that key: every transaction then locks rollup rows in the same order,
+ * so two that share rows wait for each other instead of deadlocking. Per
+ * plant only (`perDevice` false), plantless readings are left out. Nested
+ * maps, not a composite string key: this runs for every row the writer stores.
  */
-export function hourGroups(readings: readonly InsertedReading[]): HourGroup[] {
-  const byDevice = new Map<string | null, Map<string | null, Map<number, HourGroup>>>()
-  const groups: HourGroup[] = []
+function groupsOf(readings: readonly InsertedReading[], grainMs: number, perDevice: boolean): Group[] {
+  const byDevice = new Map<string | null, Map<string | null, Map<number, Group>>>()
+  const groups: Group[] = []
   for (const reading of readings) {
-    const hourMs = Math.floor(reading.timeMs / HOUR_MS) * HOUR_MS
-    let byPlant = byDevice.get(reading.deviceId)
+    if (!perDevice && reading.plantId === null) continue
+    const deviceId = perDevice ? reading.deviceId : null
+    const startMs = Math.floor(reading.timeMs / grainMs) * grainMs
+    let byPlant = byDevice.get(deviceId)
     if (!byPlant) {
       byPlant = new Map()
-      byDevice.set(reading.deviceId, byPlant)
+      byDevice.set(deviceId, byPlant)
     }
-    let byHour = byPlant.get(reading.plantId)
-    if (!byHour) {
-      byHour = new Map()
-      byPlant.set(reading.plantId, byHour)
+    let byStart = byPlant.get(reading.plantId)
+    if (!byStart) {
+      byStart = new Map()
+      byPlant.set(reading.plantId, byStart)
     }
-    let group = byHour.get(hourMs)
+    let group = byStart.get(startMs)
     if (!group) {
-      group = newGroup(hourMs, reading)
-      byHour.set(hourMs, group)
+      group = newGroup(startMs, deviceId, reading)
+      byStart.set(startMs, group)
       groups.push(group)
     }
     add(group, reading.values)
@@ -123,7 +130,7 @@ function arrayLiteral(values: readonly (number | string | null)[]): string {
 type ArrayColumn = { values: (number | string | null)[]; type: string }
 
 /** The aggregate columns of `groups` as arrays, in rollup column order after the key. */
-function aggregateArrays(groups: readonly HourGroup[]): ArrayColumn[] {
+function aggregateArrays(groups: readonly Group[]): ArrayColumn[] {
   const columns: ArrayColumn[] = [{ values: groups.map((g) => g.readings), type: 'int4' }]
   METRICS.forEach((_, i) => {
     columns.push(
@@ -136,33 +143,47 @@ function aggregateArrays(groups: readonly HourGroup[]): ArrayColumn[] {
   return columns
 }
 
-const hours = (groups: readonly HourGroup[]): ArrayColumn => ({
-  values: groups.map((g) => new Date(g.hourMs).toISOString()),
+const starts = (groups: readonly Group[]): ArrayColumn => ({
+  values: groups.map((g) => new Date(g.startMs).toISOString()),
   type: 'timestamptz',
 })
 
+const ids = (values: (string | null)[]): ArrayColumn => ({ values, type: 'text' })
+
+/** `columns` as SQL array parameters, written by {@link arrayLiteral}. */
+const asArrays = (columns: readonly ArrayColumn[]) =>
+  sql.join(columns.map(({ values, type }) => sql`${arrayLiteral(values)}::${sql.raw(type)}[]`))
+
 /**
- * Adds inserted readings to both rollups in one statement, whatever the
- * number of hours: the device hours from the groups, and the plant hours
- * summed from the same groups by the server. Only for rows that were
+ * Adds inserted readings to the three rollups in one statement, whatever
+ * the number of buckets: the device hours, the plant hours summed from them
+ * by the server, and the plant's five minutes. Only for rows that were
  * actually inserted, in their transaction, so a redelivery never counts
- * twice and a rollback takes all three. Every writer and `telemetry.insert`
+ * twice and a rollback takes them all. Every writer and `telemetry.insert`
  * runs this same statement, so concurrent ones lock the rows they share in
  * the same order (and the groups are sorted by key) and wait rather than
  * deadlock.
  */
-export function addToRollupsQuery(groups: readonly HourGroup[]) {
-  const arrays = [
-    hours(groups),
-    { values: groups.map((g) => g.deviceId), type: 'text' },
-    { values: groups.map((g) => g.plantId), type: 'text' },
-    ...aggregateArrays(groups),
-  ].map(({ values, type }) => sql`${arrayLiteral(values)}::${sql.raw(type)}[]`)
+export function addToRollupsQuery(readings: readonly InsertedReading[]) {
+  const hours = groupsOf(readings, HOUR_MS, true)
+  const fives = groupsOf(readings, FIVE_MINUTES_MS, false)
+  const deviceHours = [
+    starts(hours),
+    ids(hours.map((g) => g.deviceId)),
+    ids(hours.map((g) => g.plantId)),
+    ...aggregateArrays(hours),
+  ]
+  const plantFives = [ids(fives.map((g) => g.plantId)), starts(fives), ...aggregateArrays(fives)]
   return sql`
-    WITH batch (${columnList(ROLLUP_COLUMNS)}) AS (SELECT * FROM unnest(${sql.join(arrays)})),
+    WITH batch (${columnList(ROLLUP_COLUMNS)}) AS (SELECT * FROM unnest(${asArrays(deviceHours)})),
     device_hours AS (
       INSERT INTO ${sql.id(ROLLUP_TABLE)} (${columnList(ROLLUP_COLUMNS)}) SELECT * FROM batch
       ON CONFLICT ${ROLLUP_CONFLICT_TARGET} DO UPDATE SET ${rollupMerge(ROLLUP_TABLE)}
+    ),
+    plant_five_minutes AS (
+      INSERT INTO ${sql.id(PLANT_FIVE_MINUTE_TABLE)} (${columnList(PLANT_FIVE_MINUTE_COLUMNS)})
+      SELECT * FROM unnest(${asArrays(plantFives)})
+      ON CONFLICT (plant_id, start) DO UPDATE SET ${rollupMerge(PLANT_FIVE_MINUTE_TABLE)}
     )
     INSERT INTO ${sql.id(PLANT_ROLLUP_TABLE)} (${columnList(PLANT_ROLLUP_COLUMNS)})
     SELECT plant_id, hour, ${aggregatesOfRollups()} FROM batch WHERE plant_id IS NOT NULL

@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { hasAMetric, metricValueFields } from '../schema/readings.js'
 import { idSchema, instantSchema, pageFields } from './shared/index.js'
-import type { AgedTable } from './telemetry-statements.js'
+import type { AgedTable } from './telemetry-aging.js'
 
 export const MAX_INSERT = 1_000
 export const MAX_LATEST_IDS = 10_000
@@ -64,10 +64,12 @@ export const BUCKET_WIDTHS = [
 
 /**
  * Options of `telemetry.buckets`. `source: 'auto'` (the default) answers
- * whole-hour buckets (`'1 hour'` … `'1 week'`) from the hourly rollup, and
- * the raw rows of a partial hour at either end of the range; shorter buckets
- * from the raw rows. `'raw'` always aggregates the raw rows (to check the
- * rollup, or after writing around it before `rebuildRollups`).
+ * whole-hour buckets (`'1 hour'` … `'1 week'`) from the hourly rollups, and
+ * a plant's `'5 minutes'`, `'15 minutes'` and `'30 minutes'` from its
+ * five-minute rollup; a ragged end of the range from the next finer rollup
+ * and then the raw rows of its last partial grain. A device's sub-hour
+ * buckets come from the raw rows. `'raw'` always aggregates the raw rows (to
+ * check the rollups, or after writing around them before `rebuildRollups`).
  *
  * @example
  * ```ts
@@ -101,7 +103,8 @@ export const ageSchema = z
 
 /**
  * Which telemetry a retention or compression call acts on: the raw
- * `readings` (default) or their hourly `rollups`, which age separately.
+ * `readings` (default) or their `rollups` (device hours, plant hours, plant
+ * five minutes), which age separately.
  *
  * @example
  * ```ts

@@ -3,7 +3,9 @@ import type { Database, Telemetry } from '../schema/database.js'
 import { METRICS, type Metric } from '../schema/metrics.js'
 import {
   BUCKET_ORIGIN,
+  FIVE_MINUTES_MS,
   HOUR_MS,
+  PLANT_FIVE_MINUTE_TABLE,
   PLANT_ROLLUP_TABLE,
   ROLLUP_METRIC_COLUMNS,
   ROLLUP_TABLE,
@@ -92,18 +94,56 @@ function bucketOf(row: BucketRow): TelemetryBucket {
   return bucket as TelemetryBucket
 }
 
-/** The bucket widths the hourly rollup can answer: whole numbers of hours. */
+/** The bucket widths the hourly rollups can answer: whole numbers of hours. */
 const WHOLE_HOUR_WIDTHS: ReadonlySet<string> = new Set(['1 hour', '6 hours', '12 hours', '1 day', '1 week'])
+
+/** The widths the five-minute plant rollup answers: whole numbers of five minutes, shorter than an hour. */
+const FIVE_MINUTE_WIDTHS: ReadonlySet<string> = new Set(['5 minutes', '15 minutes', '30 minutes'])
 
 /** A bucket query's range and width. */
 export type BucketRange = { from: Date; to: Date; width: string }
 
+/** A rollup table buckets can be summed from: its grain, its time column, and how it names the scope's id. */
+export interface RollupSource {
+  readonly table: string
+  readonly time: 'hour' | 'start'
+  readonly grainMs: number
+  readonly owner: RawBuilder<unknown>
+}
+
+const DEVICE_HOURS: RollupSource = Object.freeze({
+  table: ROLLUP_TABLE,
+  time: 'hour',
+  grainMs: HOUR_MS,
+  owner: sql`coalesce(device_id, '')`,
+})
+const PLANT_HOURS: RollupSource = Object.freeze({
+  table: PLANT_ROLLUP_TABLE,
+  time: 'hour',
+  grainMs: HOUR_MS,
+  owner: sql.ref('plant_id'),
+})
+const PLANT_FIVE_MINUTES: RollupSource = Object.freeze({
+  table: PLANT_FIVE_MINUTE_TABLE,
+  time: 'start',
+  grainMs: FIVE_MINUTES_MS,
+  owner: sql.ref('plant_id'),
+})
+
 /**
- * Whether the hourly rollup can answer buckets of this width: whole numbers
- * of hours, whose edges (the origin is on an hour) all fall on hours.
+ * The rollups that answer a scope's buckets of `width`, coarsest first (the
+ * finer ones fill the ragged ends of the coarser), or none: the hourly
+ * rollups for whole hours (a device's through its unique key's
+ * `coalesce(device_id, '')`), the five-minute plant rollup for a plant's
+ * shorter widths and a plant's partial hours. Every such width's edges fall
+ * on the grain, as the origin is on an hour. A device's sub-hour buckets
+ * come from raw rows: a day of them is 1,440 rows, which a third table per
+ * device would not beat by enough to pay for its writes.
  */
-export function rollupAnswers(width: string): boolean {
-  return WHOLE_HOUR_WIDTHS.has(width)
+export function rollupFor(scope: TelemetryScope, width: string): readonly RollupSource[] {
+  const plant = scope.column === 'plant_id'
+  if (WHOLE_HOUR_WIDTHS.has(width)) return plant ? [PLANT_HOURS, PLANT_FIVE_MINUTES] : [DEVICE_HOURS]
+  return plant && FIVE_MINUTE_WIDTHS.has(width) ? [PLANT_FIVE_MINUTES] : []
 }
 
 /** Per metric, aggregates of the raw values. */
@@ -152,55 +192,76 @@ function bucketsFromRaw(scope: TelemetryScope, range: BucketRange, useTimeBucket
 }
 
 /**
- * Whole-hour buckets from the rollup's hours inside `[from, to)`, plus the
- * raw rows of the ragged hour at either end, so a chart of "the last 30
- * days" from any instant reads 24 rollup rows per day, not 1,440 raw ones
- * per device. The three parts never overlap. A plant reads the plant
- * rollup; a device the device rollup, through its unique key's
- * `coalesce(device_id, '')`.
+ * The partial aggregates of `[from, to)`: the coarsest rollup's rows inside
+ * it, and the ragged ends either side from the next finer rollup, down to
+ * the raw rows of the last ragged grain. So a plant's chart of "the last 30
+ * days" from any instant reads 24 rollup rows per day, a few five-minute
+ * rows, and at most ten minutes of raw rows, not 1,440 raw rows per device
+ * and day. The parts never overlap.
  */
-function bucketsFromRollup(scope: TelemetryScope, range: BucketRange) {
-  const width = sql`${range.width}::interval`
-  const firstHour = new Date(Math.ceil(range.from.getTime() / HOUR_MS) * HOUR_MS)
-  const lastHour = new Date(Math.max(Math.floor(range.to.getTime() / HOUR_MS) * HOUR_MS, firstHour.getTime()))
-  const [table, owner] =
-    scope.column === 'device_id'
-      ? [ROLLUP_TABLE, sql`coalesce(device_id, '')`]
-      : [PLANT_ROLLUP_TABLE, sql.ref('plant_id')]
-  const columns = sql.join(['readings', ...ROLLUP_METRIC_COLUMNS].map((c) => sql.ref(c)))
-  const parts = [
-    sql`SELECT date_bin(${width}, hour, ${BUCKET_ORIGIN}::timestamptz), ${columns}
-      FROM ${sql.id(table)}
-      WHERE ${owner} = ${scope.id} AND hour >= ${firstHour.toISOString()}::timestamptz
-        AND hour < ${lastHour.toISOString()}::timestamptz`,
+function partsOf(
+  scope: TelemetryScope,
+  width: RawBuilder<unknown>,
+  from: Date,
+  to: Date,
+  rollups: readonly RollupSource[],
+): Part[] {
+  const [rollup, ...finer] = rollups
+  if (!rollup) return from < to ? [{ query: rawAsPartials(scope, width, from, to), raw: true }] : []
+  const { grainMs } = rollup
+  const first = new Date(Math.ceil(from.getTime() / grainMs) * grainMs)
+  const last = new Date(Math.max(Math.floor(to.getTime() / grainMs) * grainMs, first.getTime()))
+  const time = sql.ref(rollup.time)
+  const whole = sql`SELECT date_bin(${width}, ${time}, ${BUCKET_ORIGIN}::timestamptz), ${partialColumns()}
+    FROM ${sql.id(rollup.table)}
+    WHERE ${rollup.owner} = ${scope.id} AND ${time} >= ${first.toISOString()}::timestamptz
+      AND ${time} < ${last.toISOString()}::timestamptz`
+  const head = new Date(Math.min(first.getTime(), to.getTime()))
+  return [
+    { query: whole, raw: false },
+    ...partsOf(scope, width, from, head, finer),
+    ...partsOf(scope, width, last, to, finer),
   ]
-  const head = new Date(Math.min(firstHour.getTime(), range.to.getTime()))
-  if (range.from < head) parts.push(rawAsPartials(scope, width, range.from, head))
-  if (lastHour < range.to) parts.push(rawAsPartials(scope, width, lastHour, range.to))
+}
+
+/** One `SELECT` of partial aggregates, and whether it reads raw rows. */
+type Part = { query: RawBuilder<unknown>; raw: boolean }
+
+/** The columns of a partial aggregate, rollup row or raw row alike. */
+const partialColumns = () => sql.join(['readings', ...ROLLUP_METRIC_COLUMNS].map((c) => sql.ref(c)))
+
+/** Buckets summed from {@link partsOf}, and whether any part reads raw rows. */
+function bucketsFromRollups(scope: TelemetryScope, range: BucketRange, rollups: readonly RollupSource[]) {
+  const parts = partsOf(scope, sql`${range.width}::interval`, range.from, range.to, rollups)
   const query = sql<BucketRow>`
     SELECT bucket, sum(readings) AS readings, ${sql.join(recombinedAggregates())}
-    FROM (${sql.join(parts, sql` UNION ALL `)}) AS parts (bucket, ${columns})
+    FROM (${sql.join(
+      parts.map((part) => part.query),
+      sql` UNION ALL `,
+    )}) AS parts (bucket, ${partialColumns()})
     GROUP BY bucket
     ORDER BY bucket`
-  return { query, readsRawRows: parts.length > 1 }
+  return { query, readsRawRows: parts.some((part) => part.raw) }
 }
 
 /**
  * Aggregates a scope's readings in `[from, to)` into buckets of `width`:
- * from the hourly rollup for whole-hour widths (see {@link bucketsFromRollup}),
- * else from the raw rows, with `time_bucket` on a hypertable and `date_bin`
- * on a plain table, all from the same origin so they cut time identically.
+ * from the rollups when they answer (see {@link rollupFor} and
+ * {@link partsOf}), else from the raw rows, with `time_bucket` on
+ * a hypertable and `date_bin` on a plain table, all from the same origin so
+ * they cut time identically.
  */
 export async function selectBuckets(
   db: Kysely<Database>,
   scope: TelemetryScope,
   range: BucketRange,
-  source: { rollup: boolean; useTimeBucket: boolean },
+  source: { rollups: readonly RollupSource[]; useTimeBucket: boolean },
 ): Promise<TelemetryBucket[]> {
-  if (!source.rollup) return (await bucketsFromRaw(scope, range, source.useTimeBucket).execute(db)).rows.map(bucketOf)
-  const { query, readsRawRows } = bucketsFromRollup(scope, range)
+  if (source.rollups.length === 0)
+    return (await bucketsFromRaw(scope, range, source.useTimeBucket).execute(db)).rows.map(bucketOf)
+  const { query, readsRawRows } = bucketsFromRollups(scope, range, source.rollups)
   if (!readsRawRows || db.isTransaction) return (await query.execute(db)).rows.map(bucketOf)
-  // With the raw rows of its partial hours, the planner prices a few hundred
+  // With the raw rows of its ragged ends, the planner prices a few hundred
   // rows as random reads of a large table and starts parallel workers: at
   // 43.2 million rows a plant's "last 30 days" took 10 ms in the server with
   // two and 4 ms without (35 against 9 through the API on two cores). So it
@@ -210,121 +271,4 @@ export async function selectBuckets(
     await sql`SET LOCAL max_parallel_workers_per_gather = 0`.execute(trx)
     return (await query.execute(trx)).rows.map(bucketOf)
   })
-}
-
-/**
- * The tables retention and compression act on: the raw readings, or their
- * two hourly rollups. Each kind ages on its own, so charts outlive the raw rows.
- */
-export const AGED_TABLES = {
-  readings: [{ table: 'telemetry', time: 'time', segmentBy: 'device_id', orderBy: 'time DESC' }],
-  rollups: [
-    { table: ROLLUP_TABLE, time: 'hour', segmentBy: 'device_id', orderBy: 'hour DESC' },
-    { table: PLANT_ROLLUP_TABLE, time: 'hour', segmentBy: 'plant_id', orderBy: 'hour DESC' },
-  ],
-} as const
-
-/** Which of {@link AGED_TABLES}. */
-export type AgedTable = keyof typeof AGED_TABLES
-
-type AgedTableInfo = (typeof AGED_TABLES)[AgedTable][number]
-
-/** Drops every chunk of `of`'s tables entirely older than `age`; returns how many. */
-export async function dropOldChunks(db: Kysely<Database>, age: string, of: AgedTable): Promise<number> {
-  let dropped = 0
-  for (const { table } of AGED_TABLES[of]) {
-    const { rows } = await sql<{ chunk: string }>`
-      SELECT drop_chunks(${table}::regclass, older_than => now() - ${age}::interval) AS chunk`.execute(db)
-    dropped += rows.length
-  }
-  return dropped
-}
-
-/**
- * Deletes rows of `of`'s tables older than `age` in batches, so no single
- * statement holds locks on, or writes WAL for, the whole backlog at once.
- */
-export async function deleteOldRows(
-  db: Kysely<Database>,
-  age: string,
-  of: AgedTable,
-  batchSize = 10_000,
-): Promise<number> {
-  let total = 0
-  for (const aged of AGED_TABLES[of]) total += await deleteOldRowsOf(db, age, aged, batchSize)
-  return total
-}
-
-async function deleteOldRowsOf(db: Kysely<Database>, age: string, aged: AgedTableInfo, batchSize: number) {
-  const [table, time] = [sql.id(aged.table), sql.id(aged.time)]
-  let total = 0
-  for (;;) {
-    const result = await sql`
-      DELETE FROM ${table} WHERE ctid = ANY (ARRAY(
-        SELECT ctid FROM ${table} WHERE ${time} < now() - ${age}::interval LIMIT ${batchSize}))`.execute(db)
-    const deleted = Number(result.numAffectedRows ?? 0)
-    total += deleted
-    if (deleted < batchSize) return total
-  }
-}
-
-/** The two TimescaleDB policies plantops-db manages, by the job procedure, its age key and its remover. */
-const POLICIES = {
-  compression: { procedure: 'policy_compression', ageKey: 'compress_after', remove: 'remove_compression_policy' },
-  retention: { procedure: 'policy_retention', ageKey: 'drop_after', remove: 'remove_retention_policy' },
-} as const
-
-type PolicyKind = keyof typeof POLICIES
-
-/** The job of `kind` on `table`, with whether its age is `age`; none when there is no such job. */
-async function policyJob(db: Kysely<Database>, kind: PolicyKind, table: string, age: string) {
-  const { procedure, ageKey } = POLICIES[kind]
-  const { rows } = await sql<{ job_id: number; same: boolean }>`
-    SELECT job_id, (config->>${ageKey})::interval = ${age}::interval AS same
-    FROM timescaledb_information.jobs
-    WHERE hypertable_schema = current_schema() AND hypertable_name = ${table} AND proc_name = ${procedure}`.execute(db)
-  return rows[0]
-}
-
-/**
- * Schedules a policy at `age` on each of `of`'s tables: the job already
- * there when its age is the same; otherwise the old job is replaced, in one
- * transaction. TimescaleDB's own `if_not_exists` would keep the old age and
- * only warn. Returns the first table's job id.
- */
-async function schedulePolicy(db: Kysely<Database>, kind: PolicyKind, of: AgedTable, age: string): Promise<number> {
-  return db.transaction().execute(async (trx) => {
-    let first: number | undefined
-    for (const { table } of AGED_TABLES[of]) {
-      const job = await scheduleOn(trx, kind, table, age)
-      first ??= job
-    }
-    return first!
-  })
-}
-
-async function scheduleOn(trx: Kysely<Database>, kind: PolicyKind, table: string, age: string): Promise<number> {
-  const existing = await policyJob(trx, kind, table, age)
-  if (existing?.same) return Number(existing.job_id)
-  if (existing) await sql`SELECT ${sql.raw(POLICIES[kind].remove)}(${table}::regclass)`.execute(trx)
-  const add = kind === 'compression' ? sql`add_compression_policy` : sql`add_retention_policy`
-  const { rows } = await sql<{ job: number }>`SELECT ${add}(${table}::regclass, ${age}::interval) AS job`.execute(trx)
-  return Number(rows[0]!.job)
-}
-
-/**
- * Enables native compression of `of`'s tables (segmented by device, or by
- * plant) and schedules it after `after`, replacing a compression policy of
- * another age; returns the first table's job id.
- */
-export async function addCompressionJob(db: Kysely<Database>, after: string, of: AgedTable): Promise<number> {
-  for (const { table, segmentBy, orderBy } of AGED_TABLES[of])
-    await sql`ALTER TABLE ${sql.id(table)} SET (timescaledb.compress, timescaledb.compress_segmentby = ${sql.lit(segmentBy)},
-      timescaledb.compress_orderby = ${sql.lit(orderBy)})`.execute(db)
-  return schedulePolicy(db, 'compression', of, after)
-}
-
-/** Schedules dropping chunks of `of`'s tables older than `after`, replacing a retention policy of another age; returns the first table's job id. */
-export function addRetentionJob(db: Kysely<Database>, after: string, of: AgedTable): Promise<number> {
-  return schedulePolicy(db, 'retention', of, after)
 }

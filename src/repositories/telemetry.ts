@@ -6,23 +6,22 @@ import type { Database, Telemetry } from '../schema/database.js'
 import { METRICS } from '../schema/metrics.js'
 import { olderThanCursor, guarded, idSchema, timeKey, validate, toTimePage, type Page } from './shared/index.js'
 import { HOUR_MS, refillRollups } from '../schema/rollups.js'
-import { addToRollupsQuery, hourGroups, type InsertedReading } from './rollup-statements.js'
+import { addToRollupsQuery, type InsertedReading } from './rollup-statements.js'
 import {
   AGED_TABLES,
   addCompressionJob,
   addRetentionJob,
   deleteOldRows,
   dropOldChunks,
+  type AgedTable,
+} from './telemetry-aging.js'
+import {
   selectBuckets,
   latestQuery,
-  rollupAnswers,
-  type AgedTable,
+  rollupFor,
   type TelemetryBucket,
   type TelemetryScope,
 } from './telemetry-statements.js'
-
-export type { TelemetryBucket, MetricAggregate } from './telemetry-statements.js'
-export * from './telemetry-options.js'
 import {
   MAX_INSERT,
   MAX_LATEST_IDS,
@@ -42,6 +41,9 @@ import {
   type TelemetryRangeOptions,
 } from './telemetry-options.js'
 
+export type { TelemetryBucket, MetricAggregate } from './telemetry-statements.js'
+export * from './telemetry-options.js'
+
 /**
  * The `telemetry` repository: small writes and every read. Bulk ingestion
  * goes through `createTelemetryWriter`.
@@ -55,7 +57,7 @@ import {
  * ```
  */
 export interface TelemetryRepository {
-  /** Inserts up to 1,000 readings, and adds them to the hourly rollup; the plant is the device's current one. */
+  /** Inserts up to 1,000 readings, and adds them to the rollups; the plant is the device's current one. */
   insert(readings: TelemetryInput | readonly TelemetryInput[]): Promise<Telemetry[]>
   /** A device's or plant's readings, newest first, a page at a time. */
   range(options: TelemetryRangeOptions): Promise<Page<Telemetry>>
@@ -63,18 +65,19 @@ export interface TelemetryRepository {
   latest(of: LatestFor): Promise<Telemetry[]>
   /**
    * Average, minimum, maximum and count per metric per time bucket: from the
-   * hourly rollup for whole-hour buckets between whole hours, else from raw rows.
+   * rollups where they answer (whole hours; a plant's five minutes), with raw
+   * rows only for ragged ends; else from raw rows.
    */
   buckets(options: TelemetryBucketOptions): Promise<TelemetryBucket[]>
   /**
-   * Recomputes both hourly rollups (device and plant) of `[from, to)`, widened
+   * Recomputes every rollup (device hours, plant hours, plant five minutes) of `[from, to)`, widened
    * to whole hours, from the raw rows: for rows written around the writer (an
    * import, a restore).
    * One transaction, free of `statement_timeout`; writers' batches wait for it.
    */
   rebuildRollups(options: RebuildRollupsOptions): Promise<RebuildRollupsResult>
   /**
-   * Removes raw readings (or, with `{ of: 'rollups' }`, both rollups' hours) older
+   * Removes raw readings (or, with `{ of: 'rollups' }`, every rollup's rows) older
    * than `age`; `drop_chunks` on a hypertable (whole chunks only). Deleting
    * raw readings keeps their rollups.
    */
@@ -82,14 +85,14 @@ export interface TelemetryRepository {
   /**
    * TimescaleDB only: compress chunks of the raw readings (or the rollups)
    * older than `after`; returns the job id (for the rollups, the device
-   * rollup's; the plant rollup gets its own job of the same age). Idempotent
+   * rollup's; each plant rollup gets its own job of the same age). Idempotent
    * for the same age; another age replaces the policy (new job id).
    */
   addCompressionPolicy(after: string, options?: AgedTelemetry): Promise<number>
   /**
    * TimescaleDB only: drop chunks of the raw readings (or the rollups) older
    * than `after` on a schedule; returns the job id (for the rollups, the
-   * device rollup's; the plant rollup gets its own job of the same age).
+   * device rollup's; each plant rollup gets its own job of the same age).
    * Idempotent for the same age; another age replaces the policy (new job id).
    */
   addRetentionPolicy(after: string, options?: AgedTelemetry): Promise<number>
@@ -147,7 +150,7 @@ export function createTelemetryRepository(db: Kysely<Database>): TelemetryReposi
       return guarded('readings', () =>
         db.transaction().execute(async (trx) => {
           const inserted = await trx.insertInto('telemetry').values(rows).returningAll().execute()
-          await addToRollupsQuery(hourGroups(inserted.map(asInsertedReading))).execute(trx)
+          await addToRollupsQuery(inserted.map(asInsertedReading)).execute(trx)
           return inserted
         }),
       )
@@ -200,9 +203,9 @@ export function createTelemetryRepository(db: Kysely<Database>): TelemetryReposi
         'telemetry bucket options',
       )
       const range = { from, to, width: bucket }
-      const rollup = source === 'auto' && rollupAnswers(bucket)
-      const useTimeBucket = !rollup && (await isHypertable(db, 'telemetry'))
-      return selectBuckets(db, scopeOf(scope), range, { rollup, useTimeBucket })
+      const rollups = source === 'auto' ? rollupFor(scopeOf(scope), bucket) : []
+      const useTimeBucket = rollups.length === 0 && (await isHypertable(db, 'telemetry'))
+      return selectBuckets(db, scopeOf(scope), range, { rollups, useTimeBucket })
     },
 
     async rebuildRollups(options) {

@@ -193,7 +193,7 @@ export type TelemetryHourlyTable = {
 } & RollupAggregateColumns
 
 /**
- * Per metric, the four aggregate columns both rollups keep.
+ * Per metric, the four aggregate columns every rollup keeps.
  *
  * @example
  * ```ts
@@ -224,6 +224,24 @@ export type TelemetryPlantHourlyTable = {
 } & RollupAggregateColumns
 
 /**
+ * `telemetry_plant_5min`: the raw readings summed per plant and five
+ * minutes, kept in the same transactions. A plant's day chart in
+ * five-minute buckets reads 288 of these rows rather than 28,800 raw rows
+ * of a twenty-device plant.
+ *
+ * @example
+ * ```ts
+ * import type { TelemetryPlantFiveMinuteTable } from 'plantops-db'
+ * type Start = TelemetryPlantFiveMinuteTable['start'] // the bucket's first instant
+ * ```
+ */
+export type TelemetryPlantFiveMinuteTable = {
+  plant_id: string
+  start: Timestamp
+  readings: number
+} & RollupAggregateColumns
+
+/**
  * The Kysely database interface of plantops-db: pass it to `Kysely<Database>`
  * (or use `createDatabase`, which does) to get typed queries.
  *
@@ -245,6 +263,7 @@ export interface Database {
   plantops_context_epoch: ContextEpochTable
   telemetry_hourly: TelemetryHourlyTable
   telemetry_plant_hourly: TelemetryPlantHourlyTable
+  telemetry_plant_5min: TelemetryPlantFiveMinuteTable
 }
 
 /** A row of `plants` as read. @example `const p: Plant = await repos.plants.get('plant_1')` */

@@ -7,11 +7,20 @@ export const ROLLUP_TABLE = 'telemetry_hourly'
 /** {@link ROLLUP_TABLE} summed per plant and hour: what a plant's chart reads. */
 export const PLANT_ROLLUP_TABLE = 'telemetry_plant_hourly'
 
+/**
+ * The raw readings summed per plant and five minutes: what a plant's day
+ * chart reads, as Home Assistant's short-term statistics.
+ */
+export const PLANT_FIVE_MINUTE_TABLE = 'telemetry_plant_5min'
+
 /** Where buckets start counting, raw or rolled up: TimescaleDB's default `time_bucket` origin (a Monday, on an hour). */
 export const BUCKET_ORIGIN = '2000-01-03T00:00:00Z'
 
 /** One hour in milliseconds: the rollup's grain. */
 export const HOUR_MS = 3_600_000
+
+/** Five minutes in milliseconds: the grain of {@link PLANT_FIVE_MINUTE_TABLE}. */
+export const FIVE_MINUTES_MS = 300_000
 
 /** The four aggregates kept per metric, in column order. */
 export const ROLLUP_AGGREGATES = ['sum', 'count', 'min', 'max'] as const
@@ -53,6 +62,14 @@ export function rollupAggregateColumnsDdl(): RawBuilder<unknown> {
 export const PLANT_ROLLUP_COLUMNS: readonly string[] = Object.freeze([
   'plant_id',
   'hour',
+  'readings',
+  ...ROLLUP_METRIC_COLUMNS,
+])
+
+/** The five-minute plant rollup's columns in table order; its key is `(plant_id, start)`. */
+export const PLANT_FIVE_MINUTE_COLUMNS: readonly string[] = Object.freeze([
+  'plant_id',
+  'start',
   'readings',
   ...ROLLUP_METRIC_COLUMNS,
 ])
@@ -149,6 +166,14 @@ export async function lockForRefill(db: Kysely<any>, tables: readonly string[]):
   await sql`LOCK TABLE ${sql.join(tables.map((t) => sql.id(t)))} IN SHARE ROW EXCLUSIVE MODE`.execute(db)
 }
 
+/** Runs an `INSERT … RETURNING 1` and returns how many rows it inserted. */
+async function countInserted(db: Kysely<any>, insert: RawBuilder<unknown>): Promise<number> {
+  const { rows } = await sql<{ n: number }>`WITH filled AS (${insert}) SELECT count(*)::int AS n FROM filled`.execute(
+    db,
+  )
+  return rows[0]?.n ?? 0
+}
+
 /**
  * Recomputes the device rollup's rows of `range` (whole hours) from the raw
  * rows; returns how many it wrote. One statement whatever the range: a plain
@@ -156,38 +181,64 @@ export async function lockForRefill(db: Kysely<any>, tables: readonly string[]):
  */
 export async function refillDeviceRollups(db: Kysely<any>, range: HourRange): Promise<number> {
   await sql`DELETE FROM ${sql.id(ROLLUP_TABLE)} WHERE ${hourFilter('hour', range)}`.execute(db)
-  const { rows } = await sql<{ n: number }>`
-    WITH filled AS (
-      INSERT INTO ${sql.id(ROLLUP_TABLE)} (${columnList(ROLLUP_COLUMNS)})
+  return countInserted(
+    db,
+    sql`INSERT INTO ${sql.id(ROLLUP_TABLE)} (${columnList(ROLLUP_COLUMNS)})
       SELECT date_bin('1 hour', time, ${BUCKET_ORIGIN}::timestamptz), device_id, plant_id, count(*), ${aggregatesOfRaw()}
       FROM telemetry WHERE ${hourFilter('time', range)}
       GROUP BY 1, 2, 3
-      RETURNING 1
-    ) SELECT count(*)::int AS n FROM filled`.execute(db)
-  return rows[0]?.n ?? 0
+      RETURNING 1`,
+  )
 }
 
 /** Recomputes the plant rollup's rows of `range` from the device rollup; returns how many it wrote. */
 export async function refillPlantRollups(db: Kysely<any>, range: HourRange): Promise<number> {
   await sql`DELETE FROM ${sql.id(PLANT_ROLLUP_TABLE)} WHERE ${hourFilter('hour', range)}`.execute(db)
-  const { rows } = await sql<{ n: number }>`
-    WITH filled AS (
-      INSERT INTO ${sql.id(PLANT_ROLLUP_TABLE)} (${columnList(PLANT_ROLLUP_COLUMNS)})
+  return countInserted(
+    db,
+    sql`INSERT INTO ${sql.id(PLANT_ROLLUP_TABLE)} (${columnList(PLANT_ROLLUP_COLUMNS)})
       SELECT plant_id, hour, ${aggregatesOfRollups()}
       FROM ${sql.id(ROLLUP_TABLE)} WHERE plant_id IS NOT NULL AND ${hourFilter('hour', range)}
       GROUP BY 1, 2
-      RETURNING 1
-    ) SELECT count(*)::int AS n FROM filled`.execute(db)
-  return rows[0]?.n ?? 0
+      RETURNING 1`,
+  )
 }
 
 /**
- * Recomputes both rollups' rows of `range` from the raw rows, in the
+ * The five-minute plant rollup's rows of the raw readings `from` a source
+ * (`telemetry`, or `telemetry` joined to the buckets to recompute) that
+ * `where` keeps, as an `INSERT`. No bound parameters: the device-deletion
+ * trigger's function body uses it too.
+ */
+export function insertPlantFiveMinutesOf(from: RawBuilder<unknown>, where: RawBuilder<unknown>): RawBuilder<unknown> {
+  return sql`INSERT INTO ${sql.id(PLANT_FIVE_MINUTE_TABLE)} (${columnList(PLANT_FIVE_MINUTE_COLUMNS)})
+    SELECT plant_id, ${fiveMinuteStartOf(sql.id('time'))}, count(*), ${aggregatesOfRaw()}
+    FROM ${from} WHERE plant_id IS NOT NULL AND ${where}
+    GROUP BY 1, 2`
+}
+
+/** The five-minute bucket `time` falls in, from {@link BUCKET_ORIGIN}; as a literal, for function bodies too. */
+export function fiveMinuteStartOf(time: RawBuilder<unknown>): RawBuilder<unknown> {
+  return sql`date_bin('5 minutes', ${time}, ${sql.lit(BUCKET_ORIGIN)}::timestamptz)`
+}
+
+/** Recomputes the five-minute plant rollup's rows of `range` (whole hours) from the raw rows; returns how many it wrote. */
+export async function refillPlantFiveMinutes(db: Kysely<any>, range: HourRange): Promise<number> {
+  await sql`DELETE FROM ${sql.id(PLANT_FIVE_MINUTE_TABLE)} WHERE ${hourFilter('start', range)}`.execute(db)
+  return countInserted(db, sql`${insertPlantFiveMinutesOf(sql`telemetry`, hourFilter('time', range))} RETURNING 1`)
+}
+
+/** Every rollup table, in the order refills lock them. */
+export const ROLLUP_TABLES = [ROLLUP_TABLE, PLANT_ROLLUP_TABLE, PLANT_FIVE_MINUTE_TABLE] as const
+
+/**
+ * Recomputes every rollup's rows of `range` from the raw rows, in the
  * caller's transaction; returns how many device-hour rows it wrote.
  */
 export async function refillRollups(db: Kysely<any>, range: HourRange): Promise<number> {
-  await lockForRefill(db, [ROLLUP_TABLE, PLANT_ROLLUP_TABLE])
+  await lockForRefill(db, ROLLUP_TABLES)
   const rows = await refillDeviceRollups(db, range)
   await refillPlantRollups(db, range)
+  await refillPlantFiveMinutes(db, range)
   return rows
 }

@@ -54,4 +54,5 @@ export const TABLE_COLUMNS: { readonly [T in keyof Database]: Columns<Database[T
   plantops_context_epoch: { id: true, epoch: true },
   telemetry_hourly: { hour: true, device_id: true, plant_id: true, readings: true, ...rollupColumns },
   telemetry_plant_hourly: { plant_id: true, hour: true, readings: true, ...rollupColumns },
+  telemetry_plant_5min: { plant_id: true, start: true, readings: true, ...rollupColumns },
 }

@@ -19,6 +19,7 @@ import { sql } from 'kysely'
 import pg from 'pg'
 import { createDatabase, createRepositories, migrateToLatest, type Repositories } from 'plantops-db'
 import { createServerDatabase, serverUrl } from '../support/server-database.js'
+import { ROLLUP_TABLES } from '../../src/schema/rollups.js'
 
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 1_000)
 const DAYS = Number(process.env.BENCH_DAYS ?? 30)
@@ -103,12 +104,10 @@ async function build(url: string, repos: Repositories): Promise<void> {
     started = performance.now()
     const { rows } = await repos.telemetry.rebuildRollups({ from: new Date(START), to: new Date(END) })
     console.log(
-      `  telemetry.rebuildRollups: ${rows.toLocaleString('en')} device hours (and their plant hours) in ${seconds(started)} s`,
+      `  telemetry.rebuildRollups: ${rows.toLocaleString('en')} device hours (and the plant hours and five minutes) in ${seconds(started)} s`,
     )
     started = performance.now()
-    await client.query('VACUUM ANALYZE telemetry')
-    await client.query('VACUUM ANALYZE telemetry_hourly')
-    await client.query('VACUUM ANALYZE telemetry_plant_hourly')
+    for (const table of ['telemetry', ...ROLLUP_TABLES]) await client.query(`VACUUM ANALYZE ${table}`)
     console.log(`  VACUUM ANALYZE in ${seconds(started)} s`)
     const size = await client.query<{ size: string }>(
       'SELECT pg_size_pretty(pg_database_size(current_database())) AS size',
@@ -132,6 +131,7 @@ function reads(repos: Repositories): Read[] {
     from: new Date(END - Math.min(30, DAYS) * DAY + 17 * 60_000 + 23_000),
     to: new Date(END - 11 * 60_000),
   }
+  const raggedDay = { from: new Date(END - DAY + 2 * 60_000 + 23_000), to: new Date(END - 60_000 - 7_000) }
   const device = (i: number) => devices[(i * 37) % DEVICES]!
   const plant = (i: number) => plants[i % PLANTS]!
   const both = (options: (i: number) => Parameters<typeof telemetry.buckets>[0]) => ({
@@ -163,7 +163,11 @@ function reads(repos: Repositories): Read[] {
     },
     {
       name: 'telemetry.buckets 5 minutes, one plant, last 24 h',
-      run: (i) => telemetry.buckets({ plantId: plant(i), ...lastDay, bucket: '5 minutes' }),
+      ...both((i) => ({ plantId: plant(i), ...lastDay, bucket: '5 minutes' })),
+    },
+    {
+      name: 'telemetry.buckets 5 minutes, one plant, 24 h to now (ragged ends)',
+      ...both((i) => ({ plantId: plant(i), ...raggedDay, bucket: '5 minutes' })),
     },
   ]
 }

@@ -282,14 +282,22 @@ describeEachBackend('hourly rollups', (backend) => {
           SELECT readings, humidity_min, humidity_max FROM telemetry_plant_hourly
           WHERE plant_id = ${plants[0]!.id} AND hour = ${new Date(BASE)}`.execute(m.t.db)
       ).rows
+    const plantFiveMinutes = async () =>
+      (
+        await sql<{ readings: number; humidity_min: number; humidity_max: number }>`
+          SELECT readings, humidity_min, humidity_max FROM telemetry_plant_5min
+          WHERE plant_id = ${plants[0]!.id} AND start = ${new Date(BASE)}`.execute(m.t.db)
+      ).rows
     // Devices 0 and 1 (plant A) took turns over the first 90 minutes: humidity 0, 1, 3, 4, … 88.
     expect(await plantHour()).toEqual([{ readings: 40, humidity_min: 0, humidity_max: 58 }])
+    expect(await plantFiveMinutes()).toEqual([{ readings: 4, humidity_min: 0, humidity_max: 4 }])
 
     await m.repos.devices.delete(ids[0]!) // its hours of plant A are recomputed from device 1's alone
     const { rows: gone } = await sql<{ n: number }>`
       SELECT count(*)::int AS n FROM telemetry_hourly WHERE device_id = ${ids[0]!}`.execute(m.t.db)
     expect(gone[0]!.n).toBe(0)
     expect(await plantHour()).toEqual([{ readings: 20, humidity_min: 1, humidity_max: 58 }])
+    expect(await plantFiveMinutes()).toEqual([{ readings: 2, humidity_min: 1, humidity_max: 4 }])
     expect(await expectRollupsMatchRaw(m.t.db, ids)).toBe(120)
 
     await m.repos.plants.delete(plants[0]!.id) // raw rows: plant_id SET NULL, merging into the plantless hours
@@ -297,6 +305,7 @@ describeEachBackend('hourly rollups', (backend) => {
       SELECT count(*)::int AS n FROM telemetry_hourly WHERE device_id = ${ids[1]!} AND plant_id IS NULL`.execute(m.t.db)
     expect(plantless[0]!.n).toBeGreaterThan(0)
     expect(await plantHour()).toEqual([])
+    expect(await plantFiveMinutes()).toEqual([])
     expect(await expectRollupsMatchRaw(m.t.db, ids)).toBe(120)
   })
 
@@ -316,24 +325,35 @@ describeEachBackend('hourly rollups', (backend) => {
     const charted = await m.repos.telemetry.buckets(device)
     expect(charted.map((b) => b.readings)).toEqual([60, 60])
     expect(await m.repos.telemetry.buckets(plant)).toEqual(charted)
+    const fiveMinutes = { ...plant, bucket: '5 minutes' as const }
+    const dayChart = await m.repos.telemetry.buckets(fiveMinutes)
+    expect(dayChart.map((b) => b.readings)).toEqual(new Array(24).fill(5))
 
     await m.repos.telemetry.deleteOlderThan('300 days')
     expect(await m.repos.telemetry.buckets({ ...device, source: 'raw' })).toEqual([])
     expect(await m.repos.telemetry.buckets(device)).toEqual(charted)
     expect(await m.repos.telemetry.buckets(plant)).toEqual(charted)
+    expect(await m.repos.telemetry.buckets(fiveMinutes)).toEqual(dayChart)
 
     const result = await m.repos.telemetry.deleteOlderThan('300 days', { of: 'rollups' })
     expect(result.method).toBe(backend.name === 'timescaledb' ? 'drop_chunks' : 'delete')
-    if (result.method === 'delete') expect(result.rowsDeleted).toBe(4) // two device hours, two plant hours
+    // Two device hours, two plant hours, and the plant's 24 five minutes.
+    if (result.method === 'delete') expect(result.rowsDeleted).toBe(28)
     expect(await m.repos.telemetry.buckets(device)).toEqual([])
     expect(await m.repos.telemetry.buckets(plant)).toEqual([])
+    expect(await m.repos.telemetry.buckets(fiveMinutes)).toEqual([])
   })
 
   if (backend.name === 'timescaledb') {
-    it('makes both rollups hypertables that the compression and retention helpers cover', async () => {
+    it('makes every rollup a hypertable that the compression and retention helpers cover', async () => {
       const { rows } = await sql<{ name: string }>`
         SELECT hypertable_name AS name FROM timescaledb_information.hypertables ORDER BY 1`.execute(m.t.db)
-      expect(rows.map((r) => r.name)).toEqual(['telemetry', 'telemetry_hourly', 'telemetry_plant_hourly'])
+      expect(rows.map((r) => r.name)).toEqual([
+        'telemetry',
+        'telemetry_hourly',
+        'telemetry_plant_5min',
+        'telemetry_plant_hourly',
+      ])
       const raw = await m.repos.telemetry.addRetentionPolicy('90 days')
       const rollups = await m.repos.telemetry.addRetentionPolicy('1825 days', { of: 'rollups' })
       const compressed = await m.repos.telemetry.addCompressionPolicy('30 days', { of: 'rollups' })
@@ -343,13 +363,15 @@ describeEachBackend('hourly rollups', (backend) => {
           coalesce(config->>'drop_after', config->>'compress_after') AS age,
           job_id = ANY (${[raw, rollups, compressed]}::int[]) AS returned
         FROM timescaledb_information.jobs WHERE hypertable_name IS NOT NULL ORDER BY job_id`.execute(m.t.db)
-      // Each helper covers both rollups and returns the device rollup's job.
+      // Each helper covers the three rollups and returns the device rollup's job.
       expect(jobs).toEqual([
         { name: 'telemetry', proc: 'policy_retention', age: '90 days', returned: true },
         { name: 'telemetry_hourly', proc: 'policy_retention', age: '1825 days', returned: true },
         { name: 'telemetry_plant_hourly', proc: 'policy_retention', age: '1825 days', returned: false },
+        { name: 'telemetry_plant_5min', proc: 'policy_retention', age: '1825 days', returned: false },
         { name: 'telemetry_hourly', proc: 'policy_compression', age: '30 days', returned: true },
         { name: 'telemetry_plant_hourly', proc: 'policy_compression', age: '30 days', returned: false },
+        { name: 'telemetry_plant_5min', proc: 'policy_compression', age: '30 days', returned: false },
       ])
     })
   }

@@ -237,13 +237,13 @@ describeEachBackend('telemetry repository', (backend) => {
         m.t.db,
         scope,
         { from, to, width: '1 hour' },
-        { rollup: false, useTimeBucket: true },
+        { rollups: [], useTimeBucket: true },
       )
       const dateBin = await selectBuckets(
         m.t.db,
         scope,
         { from, to, width: '1 hour' },
-        { rollup: false, useTimeBucket: false },
+        { rollups: [], useTimeBucket: false },
       )
       // What the README promises: starts, counts, min and max identical; averages to rounding.
       const exactly = (buckets: TelemetryBucket[]) =>

@@ -103,3 +103,11 @@ export async function tablesIn(db: Kysely<any>): Promise<string[]> {
     WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name`.execute(db)
   return rows.map((r) => r.name)
 }
+
+/** The names of the triggers a table's own statements fire (not those behind constraints), sorted. */
+export async function triggersOn(db: Kysely<any>, table: string): Promise<string[]> {
+  const { rows } = await sql<{ name: string }>`
+    SELECT tgname AS name FROM pg_trigger
+    WHERE tgrelid = ${table}::regclass AND NOT tgisinternal ORDER BY 1`.execute(db)
+  return rows.map((row) => row.name)
+}

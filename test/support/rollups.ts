@@ -46,21 +46,38 @@ export async function rollupHours(db: Kysely<Database>, deviceIds: readonly stri
 
 type PlantHourRow = { hour: string; plant_id: string; readings: number } & Record<string, number | string | null>
 
-/** Every plant's hourly aggregates straight from the raw rows, by an independent query. */
-export async function rawPlantHours(db: Kysely<Database>): Promise<PlantHourRow[]> {
+/** A plant rollup and its grain: the hourly one, or the five-minute one. */
+const PLANT_ROLLUPS = {
+  hour: { table: 'telemetry_plant_hourly', time: 'hour' },
+  '5 minutes': { table: 'telemetry_plant_5min', time: 'start' },
+} as const
+
+type PlantGrain = keyof typeof PLANT_ROLLUPS
+
+/** A raw row's bucket of `grain` as text, computed without `date_bin`: minutes floored to fives by arithmetic. */
+function rawBucketText(grain: PlantGrain) {
+  const utc = sql`(time AT TIME ZONE 'UTC')`
+  return grain === 'hour'
+    ? sql`to_char(date_trunc('hour', ${utc}), 'YYYY-MM-DD HH24')`
+    : sql`to_char(date_trunc('hour', ${utc}) + floor(extract(minute FROM ${utc}) / 5) * INTERVAL '5 minutes', 'YYYY-MM-DD HH24:MI')`
+}
+
+/** Every plant's aggregates per `grain` straight from the raw rows, by an independent query. */
+export async function rawPlantHours(db: Kysely<Database>, grain: PlantGrain = 'hour'): Promise<PlantHourRow[]> {
   const { rows } = await sql<PlantHourRow>`
-    SELECT to_char(date_trunc('hour', time AT TIME ZONE 'UTC'), 'YYYY-MM-DD HH24') AS hour, plant_id,
-      count(*)::int AS readings, ${aggregates('raw')}
+    SELECT ${rawBucketText(grain)} AS hour, plant_id, count(*)::int AS readings, ${aggregates('raw')}
     FROM telemetry WHERE plant_id IS NOT NULL
     GROUP BY 1, 2 ORDER BY 1, 2`.execute(db)
   return rows
 }
 
-/** Every row of the plant rollup the library keeps. */
-export async function plantRollupHours(db: Kysely<Database>): Promise<PlantHourRow[]> {
+/** Every row of the plant rollup of `grain` the library keeps. */
+export async function plantRollupHours(db: Kysely<Database>, grain: PlantGrain = 'hour'): Promise<PlantHourRow[]> {
+  const { table, time } = PLANT_ROLLUPS[grain]
+  const format = grain === 'hour' ? 'YYYY-MM-DD HH24' : 'YYYY-MM-DD HH24:MI'
   const { rows } = await sql<PlantHourRow>`
-    SELECT to_char(hour AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24') AS hour, plant_id, readings, ${aggregates('rollup')}
-    FROM telemetry_plant_hourly ORDER BY 1, 2`.execute(db)
+    SELECT to_char(${sql.ref(time)} AT TIME ZONE 'UTC', ${format}) AS hour, plant_id, readings, ${aggregates('rollup')}
+    FROM ${sql.table(table)} ORDER BY 1, 2`.execute(db)
   return rows
 }
 
@@ -77,13 +94,14 @@ function expectSameHours<R extends { hour: string; readings: number }>(rolled: R
 }
 
 /**
- * The devices' rollup rows, and every plant's, equal aggregations of the raw
- * rows; returns how many raw rows the devices have.
+ * The devices' rollup rows, and every plant's hours and five minutes, equal
+ * aggregations of the raw rows; returns how many raw rows the devices have.
  */
 export async function expectRollupsMatchRaw(db: Kysely<Database>, deviceIds: readonly string[]): Promise<number> {
   const raw = await rawHours(db, deviceIds)
   expectSameHours(await rollupHours(db, deviceIds), raw)
-  expectSameHours(await plantRollupHours(db), await rawPlantHours(db))
+  for (const grain of ['hour', '5 minutes'] as const)
+    expectSameHours(await plantRollupHours(db, grain), await rawPlantHours(db, grain))
   return raw.reduce((n, row) => n + row.readings, 0)
 }
 

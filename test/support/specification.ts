@@ -186,6 +186,18 @@ Object.assign(specification, {
     foreignKeys: [{ columns: ['plant_id'], references: 'plants', referencedColumns: ['id'], onDelete: 'CASCADE' }],
     indexes: {},
   },
+  telemetry_plant_5min: {
+    columns: {
+      plant_id: text(false),
+      start: timestamptz(false),
+      readings: { type: 'integer', nullable: false, default: null },
+      ...ROLLUP_AGGREGATE_COLUMNS,
+    },
+    primaryKey: ['plant_id', 'start'],
+    unique: [],
+    foreignKeys: [{ columns: ['plant_id'], references: 'plants', referencedColumns: ['id'], onDelete: 'CASCADE' }],
+    indexes: {},
+  },
 } satisfies Record<string, TableInfo>)
 
 export const SEED_MIGRATIONS = [
@@ -206,4 +218,5 @@ export const ALL_MIGRATIONS = [
   '010_create_telemetry_rollups',
   '011_room_for_device_updates',
   '012_create_plant_rollups',
+  '013_create_plant_five_minute_rollups',
 ]
