@@ -9,7 +9,8 @@ export interface BenchReading {
   light_level: number
 }
 
-export function fleetReadings(devices: number, perDevice: number, start: Date): BenchReading[] {
+/** Device `d` belongs to plant `d % plants`, as the benchmark seeds them. */
+export function fleetReadings(devices: number, perDevice: number, start: Date, plants = 250): BenchReading[] {
   const readings: BenchReading[] = []
   const moisture = Array.from({ length: devices }, (_, i) => 35 + (i % 30))
   let seed = 42
@@ -24,7 +25,7 @@ export function fleetReadings(devices: number, perDevice: number, start: Date): 
       moisture[d] = Math.min(100, Math.max(0, moisture[d]! - 0.01 + (random() - 0.5) * 0.2))
       readings.push({
         deviceId: `dev_bench_${d}`,
-        plantId: `plant_bench_${d % 250}`,
+        plantId: `plant_bench_${d % plants}`,
         time,
         soil_moisture: Math.round(moisture[d]! * 100) / 100,
         temperature: Math.round((19 + 6 * daylight + (random() - 0.5)) * 100) / 100,
