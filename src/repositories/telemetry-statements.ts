@@ -205,9 +205,9 @@ function partsOf(
   from: Date,
   to: Date,
   rollups: readonly RollupSource[],
-): Part[] {
+): RawBuilder<unknown>[] {
   const [rollup, ...finer] = rollups
-  if (!rollup) return from < to ? [{ query: rawAsPartials(scope, width, from, to), raw: true }] : []
+  if (!rollup) return from < to ? [rawAsPartials(scope, width, from, to)] : []
   const { grainMs } = rollup
   const first = new Date(Math.ceil(from.getTime() / grainMs) * grainMs)
   const last = new Date(Math.max(Math.floor(to.getTime() / grainMs) * grainMs, first.getTime()))
@@ -217,31 +217,26 @@ function partsOf(
     WHERE ${rollup.owner} = ${scope.id} AND ${time} >= ${first.toISOString()}::timestamptz
       AND ${time} < ${last.toISOString()}::timestamptz`
   const head = new Date(Math.min(first.getTime(), to.getTime()))
-  return [
-    { query: whole, raw: false },
-    ...partsOf(scope, width, from, head, finer),
-    ...partsOf(scope, width, last, to, finer),
-  ]
+  return [whole, ...partsOf(scope, width, from, head, finer), ...partsOf(scope, width, last, to, finer)]
 }
-
-/** One `SELECT` of partial aggregates, and whether it reads raw rows. */
-type Part = { query: RawBuilder<unknown>; raw: boolean }
 
 /** The columns of a partial aggregate, rollup row or raw row alike. */
 const partialColumns = () => sql.join(['readings', ...ROLLUP_METRIC_COLUMNS].map((c) => sql.ref(c)))
 
-/** Buckets summed from {@link partsOf}, and whether any part reads raw rows. */
+/**
+ * Buckets summed from {@link partsOf}. In one statement, with the server's
+ * planner settings: the raw parts are at most one grain of the finest
+ * rollup at either end, too few rows for the planner to start parallel
+ * workers (it did, taking a plant's "last 30 days" from 9 to 35 ms, when
+ * those ends were whole hours of raw rows).
+ */
 function bucketsFromRollups(scope: TelemetryScope, range: BucketRange, rollups: readonly RollupSource[]) {
   const parts = partsOf(scope, sql`${range.width}::interval`, range.from, range.to, rollups)
-  const query = sql<BucketRow>`
+  return sql<BucketRow>`
     SELECT bucket, sum(readings) AS readings, ${sql.join(recombinedAggregates())}
-    FROM (${sql.join(
-      parts.map((part) => part.query),
-      sql` UNION ALL `,
-    )}) AS parts (bucket, ${partialColumns()})
+    FROM (${sql.join(parts, sql` UNION ALL `)}) AS parts (bucket, ${partialColumns()})
     GROUP BY bucket
     ORDER BY bucket`
-  return { query, readsRawRows: parts.some((part) => part.raw) }
 }
 
 /**
@@ -259,16 +254,5 @@ export async function selectBuckets(
 ): Promise<TelemetryBucket[]> {
   if (source.rollups.length === 0)
     return (await bucketsFromRaw(scope, range, source.useTimeBucket).execute(db)).rows.map(bucketOf)
-  const { query, readsRawRows } = bucketsFromRollups(scope, range, source.rollups)
-  if (!readsRawRows || db.isTransaction) return (await query.execute(db)).rows.map(bucketOf)
-  // With the raw rows of its ragged ends, the planner prices a few hundred
-  // rows as random reads of a large table and starts parallel workers: at
-  // 43.2 million rows a plant's "last 30 days" took 10 ms in the server with
-  // two and 4 ms without (35 against 9 through the API on two cores). So it
-  // runs in a transaction of its own with none; never in a caller's, whose
-  // settings are not ours to change.
-  return db.transaction().execute(async (trx) => {
-    await sql`SET LOCAL max_parallel_workers_per_gather = 0`.execute(trx)
-    return (await query.execute(trx)).rows.map(bucketOf)
-  })
+  return (await bucketsFromRollups(scope, range, source.rollups).execute(db)).rows.map(bucketOf)
 }

@@ -178,13 +178,13 @@ describeEachBackend('hourly rollups', (backend) => {
     )
   })
 
-  it("reads a ragged range inside a caller's transaction, leaving its settings alone", async () => {
+  it("reads a ragged range alike inside a caller's transaction, leaving its settings alone", async () => {
     const { plants, devices } = await fleet()
     const writer = open()
     for (let i = 0; i < 180; i += 1)
       await writer.write({ deviceId: devices[i % 2]!.id, time: BASE + i * 60_000, humidity: i / 2 })
     await writer.close()
-    // Outside a transaction the read runs in one of its own, with parallel workers off.
+    // Minutes 7–10 from raw rows, 10–60 from five-minute rows, then an hour, then five minutes.
     const range = {
       plantId: plants[0]!.id,
       from: new Date(BASE + 7 * 60_000),
