@@ -7,12 +7,11 @@ import {
   columnList,
   lockForRefill,
   refillPlantRollups,
-  rollupAggregateColumnsDdl,
 } from '../src/schema/rollups.js'
-import { isHypertable } from '../src/schema/timescaledb.js'
 import type { Migration } from '../src/schema/migration.js'
 import type { MigrationContext } from './context.js'
 import { createDeleteTrigger, dropDeleteTrigger } from './delete-trigger.js'
+import { createPlantRollupTable } from './plant-rollup-table.js'
 
 const table = sql.id(PLANT_ROLLUP_TABLE)
 const deviceRollup = sql.id(ROLLUP_TABLE)
@@ -46,25 +45,12 @@ function recomputeBody() {
  * The plant rollup (see `TelemetryPlantHourlyTable`), filled from the device
  * rollup. Measured at 43.2 million rows, a twenty-device plant's month of
  * hourly buckets read 14,400 device-hour rows in 33 ms; from this table it
- * reads 720. Half of each page is left free for HOT updates, as for the
- * device rollup; a hypertable on `hour` when `telemetry` is one. A deleted
- * plant's rows go with it: its raw rows become plantless, and a plant
- * rollup has no row for "no plant".
+ * reads 720.
  */
 export function createPlantRollups(context: MigrationContext): Migration {
   return {
     async up(db: Kysely<unknown>) {
-      await sql`
-        CREATE TABLE IF NOT EXISTS ${table} (
-          plant_id TEXT NOT NULL REFERENCES plants(id) ON DELETE CASCADE,
-          hour TIMESTAMPTZ NOT NULL,
-          readings INTEGER NOT NULL,
-          ${rollupAggregateColumnsDdl()},
-          PRIMARY KEY (plant_id, hour)
-        ) WITH (fillfactor = 50)`.execute(db)
-      if (await isHypertable(db, 'telemetry'))
-        await sql`SELECT create_hypertable(${PLANT_ROLLUP_TABLE}::regclass, 'hour', if_not_exists => TRUE,
-          chunk_time_interval => INTERVAL '30 days', create_default_indexes => FALSE)`.execute(db)
+      await createPlantRollupTable(db, { table: PLANT_ROLLUP_TABLE, time: 'hour', chunkInterval: '30 days' })
       await createDeleteTrigger(db, { ...recomputePlantHoursOfDeletedDevice, body: recomputeBody() })
       await lockForRefill(db, [ROLLUP_TABLE, PLANT_ROLLUP_TABLE])
       const filled = await refillPlantRollups(db, {})
