@@ -291,7 +291,7 @@ async function alertCooldownSeconds(session: Session, fallback: number): Promise
  */
 async function addToRollups(session: Session, written: readonly Row[]): Promise<void> {
   if (written.length === 0) return
-  await session.execute(addToRollupsQuery(written))
+  await session.execute(addToRollupsQuery(written, session.arrays))
 }
 
 /** Newest time (epoch ms) per device, once per batch, in one statement; never moves backwards. */

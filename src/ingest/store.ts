@@ -4,6 +4,7 @@ import { CompiledQuery, type Kysely, type PostgresPool, type RawBuilder } from '
 import { from as copyFrom } from 'pg-copy-streams'
 import { rawAccessOf } from '../connection/raw-access.js'
 import { isTransientDatabaseError } from '../errors/sqlstate.js'
+import type { ArrayEncoding } from '../repositories/rollup-statements.js'
 import type { Database } from '../schema/database.js'
 
 /** One transaction's connection, as the writer's statements see it. */
@@ -14,6 +15,8 @@ export interface Session {
   ): Promise<{ rows: R[]; rowCount: number }>
   /** Runs a statement built with Kysely's `sql` (the repositories' `*-statements.ts`). */
   execute<R>(query: RawBuilder<R>): Promise<{ rows: R[]; rowCount: number }>
+  /** How the driver can take array parameters (`binary` on node-postgres). */
+  readonly arrays: ArrayEncoding
   /** COPY `data`, encoded in `format`, into `table (columns)`; only where the driver can. */
   copy?(table: string, columns: readonly string[], data: Buffer, format: 'text' | 'binary'): Promise<void>
 }
@@ -51,6 +54,7 @@ function pgStore(pool: PostgresPool, db: Kysely<Database>): Store {
         await client.query('BEGIN')
         const result = await work({
           query,
+          arrays: 'binary',
           execute(statement) {
             const { sql, parameters } = statement.compile(db)
             return query(sql, parameters as unknown[])
@@ -86,6 +90,7 @@ function kyselyStore(db: Kysely<Database>): Store {
           return { rows: result.rows, rowCount: Number(result.numAffectedRows ?? result.rows.length) }
         }
         return work({
+          arrays: 'text',
           query: (text, values = []) => run(CompiledQuery.raw(text, [...values])),
           execute: (statement) => run(statement.compile(trx)),
         })

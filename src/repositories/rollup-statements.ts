@@ -15,6 +15,7 @@ import {
   columnList,
   rollupMerge,
 } from '../schema/rollups.js'
+import { binaryArray, type BinaryElementType } from '../util/pg-binary.js'
 
 /** A row just inserted into `telemetry`, as the rollup needs it. */
 export interface InsertedReading {
@@ -109,25 +110,27 @@ function groupsOf(readings: readonly InsertedReading[], grainMs: number, perDevi
   return groups.sort(byKey)
 }
 
+type ArrayColumn = { readonly values: (number | string | null)[]; readonly type: BinaryElementType }
+
 /**
- * A PostgreSQL array literal. Written here rather than by the driver: its
- * generic per-element conversion cost a tenth of the writer's CPU for the
- * twenty arrays of every batch. Numbers print as PostgreSQL reads them;
- * text is quoted, with `"` and `\\` escaped.
+ * A PostgreSQL array literal, for drivers that send parameters as text.
+ * Written here rather than by the driver: its generic per-element
+ * conversion cost a tenth of the writer's CPU for the twenty arrays of every
+ * batch. Numbers print as PostgreSQL reads them; text is quoted, with `"`
+ * and `\\` escaped; a `timestamptz` (epoch ms) prints as ISO 8601.
  */
-function arrayLiteral(values: readonly (number | string | null)[]): string {
+function arrayLiteral({ values, type }: ArrayColumn): string {
   let out = '{'
   for (let i = 0; i < values.length; i += 1) {
     const value = values[i]
     if (i > 0) out += ','
     if (value === null || value === undefined) out += 'NULL'
+    else if (type === 'timestamptz') out += new Date(value as number).toISOString()
     else if (typeof value === 'number') out += String(value)
     else out += `"${value.replace(/["\\]/g, '\\$&')}"`
   }
   return `${out}}`
 }
-
-type ArrayColumn = { values: (number | string | null)[]; type: string }
 
 /** The aggregate columns of `groups` as arrays, in rollup column order after the key. */
 function aggregateArrays(groups: readonly Group[]): ArrayColumn[] {
@@ -144,15 +147,27 @@ function aggregateArrays(groups: readonly Group[]): ArrayColumn[] {
 }
 
 const starts = (groups: readonly Group[]): ArrayColumn => ({
-  values: groups.map((g) => new Date(g.startMs).toISOString()),
+  values: groups.map((g) => g.startMs),
   type: 'timestamptz',
 })
 
 const ids = (values: (string | null)[]): ArrayColumn => ({ values, type: 'text' })
 
-/** `columns` as SQL array parameters, written by {@link arrayLiteral}. */
-const asArrays = (columns: readonly ArrayColumn[]) =>
-  sql.join(columns.map(({ values, type }) => sql`${arrayLiteral(values)}::${sql.raw(type)}[]`))
+/**
+ * How array parameters travel: `binary` (node-postgres sends a Buffer in
+ * PostgreSQL's binary format, which the server reads without parsing a
+ * number) or `text` (any driver).
+ */
+export type ArrayEncoding = 'binary' | 'text'
+
+/** `columns` as SQL array parameters in `encoding`. */
+const asArrays = (columns: readonly ArrayColumn[], encoding: ArrayEncoding) =>
+  sql.join(
+    columns.map(
+      (column) =>
+        sql`${encoding === 'binary' ? binaryArray(column.type, column.values) : arrayLiteral(column)}::${sql.raw(column.type)}[]`,
+    ),
+  )
 
 /**
  * Adds inserted readings to the three rollups in one statement, whatever
@@ -164,7 +179,7 @@ const asArrays = (columns: readonly ArrayColumn[]) =>
  * the same order (and the groups are sorted by key) and wait rather than
  * deadlock.
  */
-export function addToRollupsQuery(readings: readonly InsertedReading[]) {
+export function addToRollupsQuery(readings: readonly InsertedReading[], encoding: ArrayEncoding = 'text') {
   const hours = groupsOf(readings, HOUR_MS, true)
   const fives = groupsOf(readings, FIVE_MINUTES_MS, false)
   const deviceHours = [
@@ -175,14 +190,14 @@ export function addToRollupsQuery(readings: readonly InsertedReading[]) {
   ]
   const plantFives = [ids(fives.map((g) => g.plantId)), starts(fives), ...aggregateArrays(fives)]
   return sql`
-    WITH batch (${columnList(ROLLUP_COLUMNS)}) AS (SELECT * FROM unnest(${asArrays(deviceHours)})),
+    WITH batch (${columnList(ROLLUP_COLUMNS)}) AS (SELECT * FROM unnest(${asArrays(deviceHours, encoding)})),
     device_hours AS (
       INSERT INTO ${sql.id(ROLLUP_TABLE)} (${columnList(ROLLUP_COLUMNS)}) SELECT * FROM batch
       ON CONFLICT ${ROLLUP_CONFLICT_TARGET} DO UPDATE SET ${rollupMerge(ROLLUP_TABLE)}
     ),
     plant_five_minutes AS (
       INSERT INTO ${sql.id(PLANT_FIVE_MINUTE_TABLE)} (${columnList(PLANT_FIVE_MINUTE_COLUMNS)})
-      SELECT * FROM unnest(${asArrays(plantFives)})
+      SELECT * FROM unnest(${asArrays(plantFives, encoding)})
       ON CONFLICT (plant_id, start) DO UPDATE SET ${rollupMerge(PLANT_FIVE_MINUTE_TABLE)}
     )
     INSERT INTO ${sql.id(PLANT_ROLLUP_TABLE)} (${columnList(PLANT_ROLLUP_COLUMNS)})
