@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely'
 import {
   PLANT_ROLLUP_COLUMNS,
   PLANT_ROLLUP_TABLE,
+  ROLLUPS,
   ROLLUP_TABLE,
   aggregatesOfRollups,
   columnList,
@@ -50,7 +51,7 @@ function recomputeBody() {
 export function createPlantRollups(context: MigrationContext): Migration {
   return {
     async up(db: Kysely<unknown>) {
-      await createPlantRollupTable(db, { table: PLANT_ROLLUP_TABLE, time: 'hour', chunkInterval: '30 days' })
+      await createPlantRollupTable(db, { ...ROLLUPS.plantHours, chunkInterval: '30 days' })
       await createDeleteTrigger(db, { ...recomputePlantHoursOfDeletedDevice, body: recomputeBody() })
       await lockForRefill(db, [ROLLUP_TABLE, PLANT_ROLLUP_TABLE])
       const filled = await refillPlantRollups(db, {})

@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely'
 import {
   PLANT_FIVE_MINUTE_TABLE,
+  ROLLUPS,
   fiveMinuteStartOf,
   insertPlantFiveMinutesOf,
   lockForRefill,
@@ -45,7 +46,7 @@ function recomputeBody() {
 export function createPlantFiveMinuteRollups(context: MigrationContext): Migration {
   return {
     async up(db: Kysely<unknown>) {
-      await createPlantRollupTable(db, { table: PLANT_FIVE_MINUTE_TABLE, time: 'start', chunkInterval: '7 days' })
+      await createPlantRollupTable(db, { ...ROLLUPS.plantFiveMinutes, chunkInterval: '7 days' })
       await createDeleteTrigger(db, { ...recomputePlantBucketsOfDeletedDevice, body: recomputeBody() })
       await lockForRefill(db, [PLANT_FIVE_MINUTE_TABLE])
       const filled = await refillPlantFiveMinutes(db, {})

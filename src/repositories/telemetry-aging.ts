@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely'
 import type { Database } from '../schema/database.js'
-import { PLANT_FIVE_MINUTE_TABLE, PLANT_ROLLUP_TABLE, ROLLUP_TABLE } from '../schema/rollups.js'
+import { ROLLUPS } from '../schema/rollups.js'
 
 /**
  * The tables retention and compression act on: the raw readings, or their
@@ -8,11 +8,12 @@ import { PLANT_FIVE_MINUTE_TABLE, PLANT_ROLLUP_TABLE, ROLLUP_TABLE } from '../sc
  */
 export const AGED_TABLES = {
   readings: [{ table: 'telemetry', time: 'time', segmentBy: 'device_id', orderBy: 'time DESC' }],
-  rollups: [
-    { table: ROLLUP_TABLE, time: 'hour', segmentBy: 'device_id', orderBy: 'hour DESC' },
-    { table: PLANT_ROLLUP_TABLE, time: 'hour', segmentBy: 'plant_id', orderBy: 'hour DESC' },
-    { table: PLANT_FIVE_MINUTE_TABLE, time: 'start', segmentBy: 'plant_id', orderBy: 'start DESC' },
-  ],
+  rollups: Object.values(ROLLUPS).map(({ table, time, per }) => ({
+    table,
+    time,
+    segmentBy: per,
+    orderBy: `${time} DESC`,
+  })),
 } as const
 
 /** Which of {@link AGED_TABLES}. */

@@ -1,16 +1,7 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely'
 import type { Database, Telemetry } from '../schema/database.js'
 import { METRICS, type Metric } from '../schema/metrics.js'
-import {
-  BUCKET_ORIGIN,
-  FIVE_MINUTES_MS,
-  HOUR_MS,
-  PLANT_FIVE_MINUTE_TABLE,
-  PLANT_ROLLUP_TABLE,
-  ROLLUP_METRIC_COLUMNS,
-  ROLLUP_TABLE,
-  rollupColumn,
-} from '../schema/rollups.js'
+import { BUCKET_ORIGIN, ROLLUP_METRIC_COLUMNS, ROLLUPS, rollupColumn, type Rollup } from '../schema/rollups.js'
 
 /** The reading scope of a query: one device's or one plant's telemetry. */
 export type TelemetryScope = { column: 'device_id' | 'plant_id'; id: string }
@@ -103,32 +94,12 @@ const FIVE_MINUTE_WIDTHS: ReadonlySet<string> = new Set(['5 minutes', '15 minute
 /** A bucket query's range and width. */
 export type BucketRange = { from: Date; to: Date; width: string }
 
-/** A rollup table buckets can be summed from: its grain, its time column, and how it names the scope's id. */
-export interface RollupSource {
-  readonly table: string
-  readonly time: 'hour' | 'start'
-  readonly grainMs: number
-  readonly owner: RawBuilder<unknown>
-}
+/** A rollup buckets can be summed from, with how it names the scope's id. */
+export type RollupSource = Rollup & { readonly owner: RawBuilder<unknown> }
 
-const DEVICE_HOURS: RollupSource = Object.freeze({
-  table: ROLLUP_TABLE,
-  time: 'hour',
-  grainMs: HOUR_MS,
-  owner: sql`coalesce(device_id, '')`,
-})
-const PLANT_HOURS: RollupSource = Object.freeze({
-  table: PLANT_ROLLUP_TABLE,
-  time: 'hour',
-  grainMs: HOUR_MS,
-  owner: sql.ref('plant_id'),
-})
-const PLANT_FIVE_MINUTES: RollupSource = Object.freeze({
-  table: PLANT_FIVE_MINUTE_TABLE,
-  time: 'start',
-  grainMs: FIVE_MINUTES_MS,
-  owner: sql.ref('plant_id'),
-})
+const DEVICE_HOURS: RollupSource = Object.freeze({ ...ROLLUPS.deviceHours, owner: sql`coalesce(device_id, '')` })
+const PLANT_HOURS: RollupSource = Object.freeze({ ...ROLLUPS.plantHours, owner: sql.ref('plant_id') })
+const PLANT_FIVE_MINUTES: RollupSource = Object.freeze({ ...ROLLUPS.plantFiveMinutes, owner: sql.ref('plant_id') })
 
 /**
  * The rollups that answer a scope's buckets of `width`, coarsest first (the

@@ -22,6 +22,28 @@ export const HOUR_MS = 3_600_000
 /** Five minutes in milliseconds: the grain of {@link PLANT_FIVE_MINUTE_TABLE}. */
 export const FIVE_MINUTES_MS = 300_000
 
+/**
+ * Every rollup table with its time column, its grain and the id it is kept
+ * per: the one list reads, refills, retention and compression go by.
+ * Ordered as refills lock them.
+ */
+export const ROLLUPS = Object.freeze({
+  deviceHours: Object.freeze({ table: ROLLUP_TABLE, time: 'hour', grainMs: HOUR_MS, per: 'device_id' } as const),
+  plantHours: Object.freeze({ table: PLANT_ROLLUP_TABLE, time: 'hour', grainMs: HOUR_MS, per: 'plant_id' } as const),
+  plantFiveMinutes: Object.freeze({
+    table: PLANT_FIVE_MINUTE_TABLE,
+    time: 'start',
+    grainMs: FIVE_MINUTES_MS,
+    per: 'plant_id',
+  } as const),
+})
+
+/** One of {@link ROLLUPS}. */
+export type Rollup = (typeof ROLLUPS)[keyof typeof ROLLUPS]
+
+/** Every rollup table, in the order refills lock them. */
+export const ROLLUP_TABLES: readonly string[] = Object.freeze(Object.values(ROLLUPS).map((rollup) => rollup.table))
+
 /** The four aggregates kept per metric, in column order. */
 export const ROLLUP_AGGREGATES = ['sum', 'count', 'min', 'max'] as const
 
@@ -224,12 +246,10 @@ export function fiveMinuteStartOf(time: RawBuilder<unknown>): RawBuilder<unknown
 
 /** Recomputes the five-minute plant rollup's rows of `range` (whole hours) from the raw rows; returns how many it wrote. */
 export async function refillPlantFiveMinutes(db: Kysely<any>, range: HourRange): Promise<number> {
-  await sql`DELETE FROM ${sql.id(PLANT_FIVE_MINUTE_TABLE)} WHERE ${hourFilter('start', range)}`.execute(db)
+  const { table, time } = ROLLUPS.plantFiveMinutes
+  await sql`DELETE FROM ${sql.id(table)} WHERE ${hourFilter(time, range)}`.execute(db)
   return countInserted(db, sql`${insertPlantFiveMinutesOf(sql`telemetry`, hourFilter('time', range))} RETURNING 1`)
 }
-
-/** Every rollup table, in the order refills lock them. */
-export const ROLLUP_TABLES = [ROLLUP_TABLE, PLANT_ROLLUP_TABLE, PLANT_FIVE_MINUTE_TABLE] as const
 
 /**
  * Recomputes every rollup's rows of `range` from the raw rows, in the
