@@ -1,41 +1,32 @@
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import fc from 'fast-check'
-import pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import { beforeAll, expect, it } from 'vitest'
 import { copyBinaryPayload, copyTextPayload } from '../../src/ingest/copy-format.js'
 import type { Row } from '../../src/ingest/statements.js'
-import { createServerDatabase, describeServer } from '../support/backends.js'
+import { describeServer, serverClientForSuite } from '../support/backends.js'
 
 /** What PostgreSQL stored, in the writer's own terms. */
 type Stored = { time: number; deviceId: string; plantId: string | null; values: (number | null)[] }
 
 describeServer('COPY encodings of telemetry rows', () => {
-  let server: Awaited<ReturnType<typeof createServerDatabase>>
-  let client: pg.Client
+  const suite = serverClientForSuite()
 
   beforeAll(async () => {
-    server = await createServerDatabase()
-    client = new pg.Client({ connectionString: server.url })
-    await client.connect()
-    await client.query(`CREATE TABLE copied (n serial, time timestamptz, device_id text, plant_id text,
+    await suite.client.query(`CREATE TABLE copied (n serial, time timestamptz, device_id text, plant_id text,
       soil_moisture float8, temperature float8, humidity float8, light_level float8)`)
-  })
-  afterAll(async () => {
-    await client?.end()
-    await server?.drop()
   })
 
   async function roundTrip(rows: readonly Row[], format: 'text' | 'binary'): Promise<Stored[]> {
-    await client.query('TRUNCATE copied RESTART IDENTITY')
+    await suite.client.query('TRUNCATE copied RESTART IDENTITY')
     const data = format === 'binary' ? copyBinaryPayload(rows) : copyTextPayload(rows)
     const columns = 'time, device_id, plant_id, soil_moisture, temperature, humidity, light_level'
     await pipeline(
       Readable.from([data]),
-      client.query(copyFrom(`COPY copied (${columns}) FROM STDIN (FORMAT ${format})`)),
+      suite.client.query(copyFrom(`COPY copied (${columns}) FROM STDIN (FORMAT ${format})`)),
     )
-    const { rows: stored } = await client.query(`SELECT ${columns} FROM copied ORDER BY n`)
+    const { rows: stored } = await suite.client.query(`SELECT ${columns} FROM copied ORDER BY n`)
     return stored.map((r) => ({
       time: (r.time as Date).getTime(),
       deviceId: r.device_id,

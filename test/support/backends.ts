@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely'
 import pg from 'pg'
-import { describe } from 'vitest'
+import { afterAll, beforeAll, describe } from 'vitest'
 import { createDatabase, type Database } from '../../src/index.js'
 import { createServerDatabase, serverUrl } from './server-database.js'
 
@@ -130,4 +130,29 @@ export function describeEachBackend(title: string, body: (backend: Backend) => v
 export function describeServer(title: string, body: () => void): void {
   const define = postgres.enabled ? describe : describe.skip
   define(`${title} [postgres]`, body)
+}
+
+/**
+ * For the suite that calls it (inside {@link describeServer}): a database of
+ * its own on the server and one pg client connected to it, both gone after
+ * the suite. Read `.client` inside hooks and tests, not while defining them.
+ */
+export function serverClientForSuite(): { readonly client: pg.Client } {
+  let server: Awaited<ReturnType<typeof createServerDatabase>> | undefined
+  let client: pg.Client | undefined
+  beforeAll(async () => {
+    server = await createServerDatabase()
+    client = new pg.Client({ connectionString: server.url })
+    await client.connect()
+  })
+  afterAll(async () => {
+    await client?.end()
+    await server?.drop()
+  })
+  return {
+    get client() {
+      if (!client) throw new Error('serverClientForSuite: the client exists only inside hooks and tests')
+      return client
+    },
+  }
 }

@@ -1,26 +1,14 @@
 import fc from 'fast-check'
-import pg from 'pg'
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { binaryArray, type BinaryElementType } from '../../src/util/pg-binary.js'
-import { createServerDatabase, describeServer } from '../support/backends.js'
+import { describeServer, serverClientForSuite } from '../support/backends.js'
 
 describeServer('binary array parameters', () => {
-  let server: Awaited<ReturnType<typeof createServerDatabase>>
-  let client: pg.Client
-
-  beforeAll(async () => {
-    server = await createServerDatabase()
-    client = new pg.Client({ connectionString: server.url })
-    await client.connect()
-  })
-  afterAll(async () => {
-    await client?.end()
-    await server?.drop()
-  })
+  const suite = serverClientForSuite()
 
   /** What the server read from the parameter, element by element; timestamps back as epoch ms. */
   async function roundTrip(type: BinaryElementType, values: readonly (number | string | null)[]) {
-    const { rows } = await client.query(
+    const { rows } = await suite.client.query(
       `SELECT cardinality(a) AS n, array_ndims(a) AS dims, ${type === 'timestamptz' ? 'array(SELECT (extract(epoch FROM t) * 1000)::float8 FROM unnest(a) AS t)' : 'a'} AS a
        FROM (SELECT $1::${type}[] AS a) AS p`,
       [binaryArray(type, values)],
