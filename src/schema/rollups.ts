@@ -16,6 +16,13 @@ export const PLANT_FIVE_MINUTE_TABLE = 'telemetry_plant_5min'
 /** Where buckets start counting, raw or rolled up: TimescaleDB's default `time_bucket` origin (a Monday, on an hour). */
 export const BUCKET_ORIGIN = '2000-01-03T00:00:00Z'
 
+/**
+ * Any Kysely instance: the migrations pass `Kysely<unknown>`, the
+ * repositories `Kysely<Database>`, and Kysely's type parameter is invariant.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: no narrower type admits both callers (see above)
+type AnyKysely = Kysely<any>
+
 /** One hour in milliseconds: the rollup's grain. */
 export const HOUR_MS = 3_600_000
 
@@ -183,13 +190,18 @@ export const columnList = (columns: readonly string[]): RawBuilder<unknown> => s
  * `statement_timeout` (60 s by default) is lifted for this transaction only:
  * a month of a large fleet takes minutes.
  */
-export async function lockForRefill(db: Kysely<any>, tables: readonly string[]): Promise<void> {
+export async function lockForRefill(db: AnyKysely, tables: readonly string[]): Promise<void> {
   await sql`SET LOCAL statement_timeout = 0`.execute(db)
   await sql`LOCK TABLE ${sql.join(tables.map((t) => sql.id(t)))} IN SHARE ROW EXCLUSIVE MODE`.execute(db)
 }
 
+/** Deletes a rollup's rows of `range`, before a refill writes them again. */
+async function clearRange(db: AnyKysely, rollup: Rollup, range: HourRange): Promise<void> {
+  await sql`DELETE FROM ${sql.id(rollup.table)} WHERE ${hourFilter(rollup.time, range)}`.execute(db)
+}
+
 /** Runs an `INSERT … RETURNING 1` and returns how many rows it inserted. */
-async function countInserted(db: Kysely<any>, insert: RawBuilder<unknown>): Promise<number> {
+async function countInserted(db: AnyKysely, insert: RawBuilder<unknown>): Promise<number> {
   const { rows } = await sql<{ n: number }>`WITH filled AS (${insert}) SELECT count(*)::int AS n FROM filled`.execute(
     db,
   )
@@ -201,8 +213,8 @@ async function countInserted(db: Kysely<any>, insert: RawBuilder<unknown>): Prom
  * rows; returns how many it wrote. One statement whatever the range: a plain
  * `telemetry` has no index on time alone, so steps would each scan the table.
  */
-export async function refillDeviceRollups(db: Kysely<any>, range: HourRange): Promise<number> {
-  await sql`DELETE FROM ${sql.id(ROLLUP_TABLE)} WHERE ${hourFilter('hour', range)}`.execute(db)
+export async function refillDeviceRollups(db: AnyKysely, range: HourRange): Promise<number> {
+  await clearRange(db, ROLLUPS.deviceHours, range)
   return countInserted(
     db,
     sql`INSERT INTO ${sql.id(ROLLUP_TABLE)} (${columnList(ROLLUP_COLUMNS)})
@@ -214,8 +226,8 @@ export async function refillDeviceRollups(db: Kysely<any>, range: HourRange): Pr
 }
 
 /** Recomputes the plant rollup's rows of `range` from the device rollup; returns how many it wrote. */
-export async function refillPlantRollups(db: Kysely<any>, range: HourRange): Promise<number> {
-  await sql`DELETE FROM ${sql.id(PLANT_ROLLUP_TABLE)} WHERE ${hourFilter('hour', range)}`.execute(db)
+export async function refillPlantRollups(db: AnyKysely, range: HourRange): Promise<number> {
+  await clearRange(db, ROLLUPS.plantHours, range)
   return countInserted(
     db,
     sql`INSERT INTO ${sql.id(PLANT_ROLLUP_TABLE)} (${columnList(PLANT_ROLLUP_COLUMNS)})
@@ -245,9 +257,8 @@ export function fiveMinuteStartOf(time: RawBuilder<unknown>): RawBuilder<unknown
 }
 
 /** Recomputes the five-minute plant rollup's rows of `range` (whole hours) from the raw rows; returns how many it wrote. */
-export async function refillPlantFiveMinutes(db: Kysely<any>, range: HourRange): Promise<number> {
-  const { table, time } = ROLLUPS.plantFiveMinutes
-  await sql`DELETE FROM ${sql.id(table)} WHERE ${hourFilter(time, range)}`.execute(db)
+export async function refillPlantFiveMinutes(db: AnyKysely, range: HourRange): Promise<number> {
+  await clearRange(db, ROLLUPS.plantFiveMinutes, range)
   return countInserted(db, sql`${insertPlantFiveMinutesOf(sql`telemetry`, hourFilter('time', range))} RETURNING 1`)
 }
 
@@ -255,7 +266,7 @@ export async function refillPlantFiveMinutes(db: Kysely<any>, range: HourRange):
  * Recomputes every rollup's rows of `range` from the raw rows, in the
  * caller's transaction; returns how many device-hour rows it wrote.
  */
-export async function refillRollups(db: Kysely<any>, range: HourRange): Promise<number> {
+export async function refillRollups(db: AnyKysely, range: HourRange): Promise<number> {
   await lockForRefill(db, ROLLUP_TABLES)
   const rows = await refillDeviceRollups(db, range)
   await refillPlantRollups(db, range)
