@@ -1,5 +1,4 @@
 import { sql } from 'kysely'
-import type { MetricRow } from '../schema/metric-values.js'
 import { METRICS } from '../schema/metrics.js'
 import {
   FIVE_MINUTES_MS,
@@ -16,99 +15,7 @@ import {
   rollupMerge,
 } from '../schema/rollups.js'
 import { binaryArray, type BinaryElementType } from '../util/pg-binary.js'
-
-/** A row just inserted into `telemetry`, as the rollup needs it. */
-export interface InsertedReading {
-  /** Epoch milliseconds. */
-  readonly timeMs: number
-  readonly deviceId: string | null
-  readonly plantId: string | null
-  /** Metric values in `METRICS` order. */
-  readonly values: MetricRow
-}
-
-/** One rollup row's worth of inserted readings. */
-interface Group {
-  /** The bucket's start, epoch milliseconds. */
-  readonly startMs: number
-  readonly deviceId: string | null
-  readonly plantId: string | null
-  readings: number
-  readonly sum: number[]
-  readonly count: number[]
-  readonly min: (number | null)[]
-  readonly max: (number | null)[]
-}
-
-function newGroup(startMs: number, deviceId: string | null, reading: InsertedReading): Group {
-  const n = METRICS.length
-  return {
-    startMs,
-    deviceId,
-    plantId: reading.plantId,
-    readings: 0,
-    sum: new Array<number>(n).fill(0),
-    count: new Array<number>(n).fill(0),
-    min: new Array<number | null>(n).fill(null),
-    max: new Array<number | null>(n).fill(null),
-  }
-}
-
-function add(group: Group, values: MetricRow): void {
-  group.readings += 1
-  for (let i = 0; i < METRICS.length; i += 1) {
-    const value = values[i]
-    if (value === null || value === undefined) continue
-    group.sum[i]! += value
-    group.count[i]! += 1
-    if (group.min[i] === null || value < group.min[i]!) group.min[i] = value
-    if (group.max[i] === null || value > group.max[i]!) group.max[i] = value
-  }
-}
-
-/** The rollup's unique key order: device, start, plant, with NULL as the empty string it is indexed as. */
-function byKey(a: Group, b: Group): number {
-  const [deviceA, deviceB] = [a.deviceId ?? '', b.deviceId ?? '']
-  if (deviceA !== deviceB) return deviceA < deviceB ? -1 : 1
-  if (a.startMs !== b.startMs) return a.startMs - b.startMs
-  const [plantA, plantB] = [a.plantId ?? '', b.plantId ?? '']
-  return plantA === plantB ? 0 : plantA < plantB ? -1 : 1
-}
-
-/**
- * Inserted readings summed per (device, plant, bucket of `grainMs`), ordered
- * by that key: every transaction then locks rollup rows in the same order,
- * so two that share rows wait for each other instead of deadlocking. Per
- * plant only (`perDevice` false), plantless readings are left out. Nested
- * maps, not a composite string key: this runs for every row the writer stores.
- */
-function groupsOf(readings: readonly InsertedReading[], grainMs: number, perDevice: boolean): Group[] {
-  const byDevice = new Map<string | null, Map<string | null, Map<number, Group>>>()
-  const groups: Group[] = []
-  for (const reading of readings) {
-    if (!perDevice && reading.plantId === null) continue
-    const deviceId = perDevice ? reading.deviceId : null
-    const startMs = Math.floor(reading.timeMs / grainMs) * grainMs
-    let byPlant = byDevice.get(deviceId)
-    if (!byPlant) {
-      byPlant = new Map()
-      byDevice.set(deviceId, byPlant)
-    }
-    let byStart = byPlant.get(reading.plantId)
-    if (!byStart) {
-      byStart = new Map()
-      byPlant.set(reading.plantId, byStart)
-    }
-    let group = byStart.get(startMs)
-    if (!group) {
-      group = newGroup(startMs, deviceId, reading)
-      byStart.set(startMs, group)
-      groups.push(group)
-    }
-    add(group, reading.values)
-  }
-  return groups.sort(byKey)
-}
+import { RollupBuckets, type InsertedReading } from './rollup-buckets.js'
 
 type ArrayColumn = { readonly values: (number | string | null)[]; readonly type: BinaryElementType }
 
@@ -132,26 +39,29 @@ function arrayLiteral({ values, type }: ArrayColumn): string {
   return `${out}}`
 }
 
-/** The aggregate columns of `groups` as arrays, in rollup column order after the key. */
-function aggregateArrays(groups: readonly Group[]): ArrayColumn[] {
-  const columns: ArrayColumn[] = [{ values: groups.map((g) => g.readings), type: 'int4' }]
-  METRICS.forEach((_, i) => {
+/** The aggregate columns of `buckets` in `order` as arrays, in rollup column order after the key. */
+function aggregateArrays(buckets: RollupBuckets, order: readonly number[]): ArrayColumn[] {
+  const columns: ArrayColumn[] = [{ values: order.map((b) => buckets.readings[b]!), type: 'int4' }]
+  METRICS.forEach((_, m) => {
     columns.push(
-      { values: groups.map((g) => g.sum[i]!), type: 'float8' },
-      { values: groups.map((g) => g.count[i]!), type: 'int4' },
-      { values: groups.map((g) => g.min[i]!), type: 'float8' },
-      { values: groups.map((g) => g.max[i]!), type: 'float8' },
+      { values: order.map((b) => buckets.sum(b, m)), type: 'float8' },
+      { values: order.map((b) => buckets.count(b, m)), type: 'int4' },
+      { values: order.map((b) => buckets.min(b, m)), type: 'float8' },
+      { values: order.map((b) => buckets.max(b, m)), type: 'float8' },
     )
   })
   return columns
 }
 
-const starts = (groups: readonly Group[]): ArrayColumn => ({
-  values: groups.map((g) => g.startMs),
-  type: 'timestamptz',
-})
-
-const ids = (values: (string | null)[]): ArrayColumn => ({ values, type: 'text' })
+/** One key column of `buckets` in `order`. */
+function keyColumn(
+  buckets: RollupBuckets,
+  order: readonly number[],
+  key: 'startsMs' | 'deviceIds' | 'plantIds',
+): ArrayColumn {
+  const column = buckets[key]
+  return { values: order.map((b) => column[b]!), type: key === 'startsMs' ? 'timestamptz' : 'text' }
+}
 
 /**
  * How array parameters travel: `binary` (node-postgres sends a Buffer in
@@ -180,15 +90,20 @@ const asArrays = (columns: readonly ArrayColumn[], encoding: ArrayEncoding) =>
  * deadlock.
  */
 export function addToRollupsQuery(readings: readonly InsertedReading[], encoding: ArrayEncoding = 'text') {
-  const hours = groupsOf(readings, HOUR_MS, true)
-  const fives = groupsOf(readings, FIVE_MINUTES_MS, false)
+  const hours = RollupBuckets.of(readings, HOUR_MS, true)
+  const fives = RollupBuckets.of(readings, FIVE_MINUTES_MS, false)
+  const [hourOrder, fiveOrder] = [hours.inKeyOrder(), fives.inKeyOrder()]
   const deviceHours = [
-    starts(hours),
-    ids(hours.map((g) => g.deviceId)),
-    ids(hours.map((g) => g.plantId)),
-    ...aggregateArrays(hours),
+    keyColumn(hours, hourOrder, 'startsMs'),
+    keyColumn(hours, hourOrder, 'deviceIds'),
+    keyColumn(hours, hourOrder, 'plantIds'),
+    ...aggregateArrays(hours, hourOrder),
   ]
-  const plantFives = [ids(fives.map((g) => g.plantId)), starts(fives), ...aggregateArrays(fives)]
+  const plantFives = [
+    keyColumn(fives, fiveOrder, 'plantIds'),
+    keyColumn(fives, fiveOrder, 'startsMs'),
+    ...aggregateArrays(fives, fiveOrder),
+  ]
   return sql`
     WITH batch (${columnList(ROLLUP_COLUMNS)}) AS (SELECT * FROM unnest(${asArrays(deviceHours, encoding)})),
     device_hours AS (

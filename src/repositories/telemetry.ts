@@ -6,7 +6,8 @@ import type { Database, Telemetry } from '../schema/database.js'
 import { METRICS } from '../schema/metrics.js'
 import { olderThanCursor, guarded, idSchema, timeKey, validate, toTimePage, type Page } from './shared/index.js'
 import { HOUR_MS, refillRollups } from '../schema/rollups.js'
-import { addToRollupsQuery, type InsertedReading } from './rollup-statements.js'
+import type { InsertedReading } from './rollup-buckets.js'
+import { addToRollupsQuery } from './rollup-statements.js'
 import {
   AGED_TABLES,
   addCompressionJob,

@@ -51,18 +51,12 @@ export function textCapacity(value: string | null): number {
   return value === null ? 0 : value.length * 3
 }
 
-function writeElement(buffer: Buffer, at: number, type: BinaryElementType, value: number | string | null): number {
-  if (value === null) return buffer.writeInt32BE(-1, at)
-  switch (type) {
-    case 'float8':
-      return writeFloat8(buffer, at, value as number)
-    case 'int4':
-      return buffer.writeInt32BE(value as number, buffer.writeInt32BE(4, at))
-    case 'timestamptz':
-      return writeTimestamp(buffer, at, value as number)
-    case 'text':
-      return writeText(buffer, at, value as string)
-  }
+/** An element writer for each type; NULL is handled before it is called. */
+const ELEMENT_WRITERS: { readonly [T in BinaryElementType]: (buffer: Buffer, at: number, value: never) => number } = {
+  float8: writeFloat8,
+  int4: (buffer, at, value: number) => buffer.writeInt32BE(value, buffer.writeInt32BE(4, at)),
+  timestamptz: writeTimestamp,
+  text: writeText,
 }
 
 /**
@@ -77,14 +71,22 @@ function writeElement(buffer: Buffer, at: number, type: BinaryElementType, value
  */
 export function binaryArray(type: BinaryElementType, values: readonly (number | string | null)[]): Buffer {
   let capacity = 20
-  for (const value of values)
-    capacity += value === null ? 4 : type === 'text' ? 4 + textCapacity(value as string) : FIXED_BYTES[type]
+  let nulls = 0
+  if (type === 'text') for (const value of values) capacity += 4 + textCapacity(value as string | null)
+  else capacity += values.length * FIXED_BYTES[type]
   const buffer = Buffer.allocUnsafe(capacity)
-  let at = buffer.writeInt32BE(1, 0) // dimensions
-  at = buffer.writeInt32BE(values.includes(null) ? 1 : 0, at) // has NULLs
-  at = buffer.writeInt32BE(ELEMENT_OIDS[type], at)
-  at = buffer.writeInt32BE(values.length, at)
-  at = buffer.writeInt32BE(1, at) // lower bound
-  for (const value of values) at = writeElement(buffer, at, type, value)
+  const write = ELEMENT_WRITERS[type] as (buffer: Buffer, at: number, value: number | string) => number
+  let at = 20
+  for (const value of values) {
+    if (value === null) {
+      at = buffer.writeInt32BE(-1, at)
+      nulls += 1
+    } else at = write(buffer, at, value)
+  }
+  buffer.writeInt32BE(1, 0) // dimensions
+  buffer.writeInt32BE(nulls > 0 ? 1 : 0, 4) // has NULLs
+  buffer.writeInt32BE(ELEMENT_OIDS[type], 8)
+  buffer.writeInt32BE(values.length, 12)
+  buffer.writeInt32BE(1, 16) // lower bound
   return buffer.subarray(0, at)
 }
