@@ -47,9 +47,14 @@ function deviceIdOf(packet: unknown): string | undefined {
   return typeof id === 'string' ? id : undefined
 }
 
+/** The first reading outside the time window, if any. */
+function firstUntimely(readings: readonly Reading[], receivedAtMs: number, bounds: TimeBounds): Reading | undefined {
+  for (const reading of readings) if (!timely(reading, receivedAtMs, bounds)) return reading
+  return undefined
+}
+
 /** A sensor packet: its readings, or one dead letter saying why it is refused (invalid, or out of time). */
 export function admitPacket(packet: unknown, meta: PacketMeta, receivedAtMs: number, bounds: TimeBounds): Admission {
-  const receivedAt = new Date(receivedAtMs)
   const result = readPacket(packet, receivedAtMs)
   if (!('readings' in result)) {
     const { reason, detail } = result
@@ -57,12 +62,12 @@ export function admitPacket(packet: unknown, meta: PacketMeta, receivedAtMs: num
       payload: packet,
       reason,
       detail,
-      receivedAt,
+      receivedAt: new Date(receivedAtMs),
       source: meta.source,
       deviceId: deviceIdOf(packet),
     })
   }
-  const skewed = result.readings.find((r) => !timely(r, receivedAtMs, bounds))
+  const skewed = firstUntimely(result.readings, receivedAtMs, bounds)
   if (skewed) {
     const window = `[received − ${bounds.maxPastAgeMs} ms, received + ${bounds.maxFutureSkewMs} ms]`
     const detail = `time ${new Date(skewed.timeMs).toISOString()} is outside ${window}`
@@ -70,7 +75,7 @@ export function admitPacket(packet: unknown, meta: PacketMeta, receivedAtMs: num
       payload: packet,
       reason: 'time_skew',
       detail,
-      receivedAt,
+      receivedAt: new Date(receivedAtMs),
       source: meta.source,
       deviceId: skewed.deviceId,
     })
@@ -79,18 +84,20 @@ export function admitPacket(packet: unknown, meta: PacketMeta, receivedAtMs: num
   const source = meta.source ?? null
   const provision = meta.provisionIfUnknown === true
   const at = Date.now()
-  const entries = result.readings.map(
-    (reading): ReadingEntry => ({
+  const entries: ReadingEntry[] = []
+  for (const { deviceId, timeMs, values } of result.readings)
+    entries.push({
       kind: 'reading',
-      reading,
+      deviceId,
+      timeMs,
+      values,
       tracker,
       source,
       receivedAtMs,
       provision,
       bytes: READING_BYTES,
       at,
-    }),
-  )
+    })
   return { entries, bytes: READING_BYTES * entries.length, tracker }
 }
 

@@ -45,15 +45,13 @@ type Placed = Row & { readonly entry: ReadingEntry }
 /** The dead letter for readings of one packet refused together (their device is unknown or retired). */
 function letterFor(entries: readonly ReadingEntry[], reason: RejectReason, detail: string): DeadLetter {
   const first = entries[0]!
-  const readings = entries.map(({ reading }) => ({ time: new Date(reading.timeMs), ...metricObject(reading.values) }))
+  const readings = entries.map((entry) => ({ time: new Date(entry.timeMs), ...metricObject(entry.values) }))
   return {
     receivedAt: new Date(first.receivedAtMs),
-    deviceId: first.reading.deviceId,
+    deviceId: first.deviceId,
     source: first.source,
     payload: jsonPayload(
-      readings.length === 1
-        ? { deviceId: first.reading.deviceId, ...readings[0] }
-        : { deviceId: first.reading.deviceId, readings },
+      readings.length === 1 ? { deviceId: first.deviceId, ...readings[0] } : { deviceId: first.deviceId, readings },
     ),
     reason,
     detail,
@@ -132,7 +130,7 @@ function placeReadings(
   const duplicates: ReadingEntry[] = []
   const inBatch = new BatchKeys()
   for (const entry of readings) {
-    const device = devices.get(entry.reading.deviceId)
+    const device = devices.get(entry.deviceId)
     const reason = !device ? 'unknown_device' : device.decommissioned ? 'decommissioned_device' : undefined
     if (reason) {
       const group = refusedByPacket.get(entry.tracker) ?? { reason, entries: [] }
@@ -140,12 +138,12 @@ function placeReadings(
       refusedByPacket.set(entry.tracker, group)
       continue
     }
-    const { deviceId, timeMs, values } = entry.reading
+    const { deviceId, timeMs, values } = entry
     if (inBatch.add(deviceId, timeMs)) placed.push({ timeMs, deviceId, plantId: device!.plantId, values, entry })
     else duplicates.push(entry)
   }
   const refused = [...refusedByPacket.values()].map(({ reason, entries }) => {
-    const id = entries[0]!.reading.deviceId
+    const id = entries[0]!.deviceId
     return {
       letter: letterFor(
         entries,
@@ -186,7 +184,7 @@ export async function commitBatch(
     if (settings.randomPageCost !== null) await planForSmallTables(session, settings.randomPageCost)
     const readings = entries.filter((e): e is ReadingEntry => e.kind === 'reading')
     const statuses = entries.filter((e): e is StatusEntry => e.kind === 'status')
-    const ids = new Set(readings.map((e) => e.reading.deviceId))
+    const ids = new Set(readings.map((e) => e.deviceId))
     for (const entry of statuses) ids.add(entry.deviceId)
     const devices = await context.resolve(session, [...ids])
     const provisioned = await provisionUnknown(session, readings, devices)
@@ -254,8 +252,7 @@ async function provisionUnknown(
   devices: Map<string, DeviceInfo>,
 ): Promise<number> {
   const wanted = new Set<string>()
-  for (const entry of readings)
-    if (entry.provision && !devices.has(entry.reading.deviceId)) wanted.add(entry.reading.deviceId)
+  for (const entry of readings) if (entry.provision && !devices.has(entry.deviceId)) wanted.add(entry.deviceId)
   if (wanted.size === 0) return 0
   const { rowCount } = await session.execute(provisionDevicesQuery([...wanted]))
   for (const [id, info] of await readDevices(session, [...wanted])) devices.set(id, info)

@@ -62,10 +62,13 @@ export interface WriteReceipt {
   readonly durable: Promise<WriteOutcome>
 }
 
+const NO_REASONS: readonly RejectReason[] = Object.freeze([])
+
 /**
  * Settles a packet once each of its entries has an outcome. It is also the
- * packet's receipt: `durable` is created only when someone asks for it, so a
- * caller that does not wait for durability costs no promise per packet.
+ * packet's receipt: `durable` and the outcome are created only when someone
+ * asks for them, so a caller that does not wait for durability costs no
+ * promise and no outcome object per packet.
  */
 export class PacketTracker implements WriteReceipt {
   #pending: number
@@ -73,6 +76,7 @@ export class PacketTracker implements WriteReceipt {
   #duplicates = 0
   #rejected = 0
   #reasons: RejectReason[] | undefined
+  #done = false
   #outcome: WriteOutcome | undefined
   #failure: Error | undefined
   #durable: Promise<WriteOutcome> | undefined
@@ -85,7 +89,7 @@ export class PacketTracker implements WriteReceipt {
 
   get durable(): Promise<WriteOutcome> {
     if (!this.#durable) {
-      if (this.#outcome) this.#durable = Promise.resolve(this.#outcome)
+      if (this.#done) this.#durable = Promise.resolve(this.#outcomeNow())
       else if (this.#failure) this.#durable = Promise.reject(this.#failure)
       else
         this.#durable = new Promise((resolve, reject) => {
@@ -97,7 +101,7 @@ export class PacketTracker implements WriteReceipt {
   }
 
   get settled(): boolean {
-    return this.#outcome !== undefined || this.#failure !== undefined
+    return this.#done || this.#failure !== undefined
   }
 
   written(): void {
@@ -127,6 +131,13 @@ export class PacketTracker implements WriteReceipt {
   #settleOne(): void {
     this.#pending -= 1
     if (this.#pending > 0 || this.settled) return
+    this.#done = true
+    this.#resolve?.(this.#outcomeNow())
+  }
+
+  /** The settled packet's outcome, built once. */
+  #outcomeNow(): WriteOutcome {
+    if (this.#outcome) return this.#outcome
     const total = this.#written + this.#duplicates + this.#rejected
     const status =
       this.#rejected === total
@@ -141,8 +152,8 @@ export class PacketTracker implements WriteReceipt {
       written: this.#written,
       duplicates: this.#duplicates,
       rejected: this.#rejected,
-      reasons: Object.freeze(this.#reasons ?? []),
+      reasons: this.#reasons ? Object.freeze(this.#reasons) : NO_REASONS,
     })
-    this.#resolve?.(this.#outcome)
+    return this.#outcome
   }
 }

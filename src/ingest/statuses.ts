@@ -22,7 +22,7 @@ export function placeStatuses(
   const accepted: StatusEntry[] = []
   const refused: { entry: StatusEntry; reason: RejectReason }[] = []
   for (const entry of entries) {
-    if (entry.kind === 'reading' && written.has(entry)) applied.delete(entry.reading.deviceId)
+    if (entry.kind === 'reading' && written.has(entry)) applied.delete(entry.deviceId)
     if (entry.kind !== 'status') continue
     const device = devices.get(entry.deviceId)
     const reason = !device ? 'unknown_device' : device.decommissioned ? 'decommissioned_device' : undefined
