@@ -174,11 +174,17 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 /** The hot path: plain checks, with the same predicates the zod schema uses. */
 function readingOf(deviceId: string, raw: Record<string, unknown>, timeMs: number): Reading | 'invalid' {
-  const values: (number | null)[] = new Array(METRICS.length).fill(null)
+  // Not `.fill(null)`: an array that never held null keeps its numbers unboxed
+  // (one object, not one per metric), and buffered readings are what the
+  // writer's garbage collection copies.
+  const values: (number | null)[] = new Array(METRICS.length)
   let present = false
   for (let i = 0; i < METRICS.length; i += 1) {
     const value = raw[METRICS[i]!]
-    if (value === undefined || value === null) continue
+    if (value === undefined || value === null) {
+      values[i] = null
+      continue
+    }
     if (metricProblem(METRICS[i]!, value) !== undefined) return 'invalid'
     values[i] = withoutNegativeZero(value as number)
     present = true
