@@ -20,7 +20,7 @@ import {
   insertDeadLetters,
   insertNewRows,
   insertRows,
-  planForSmallTables,
+  openBatch,
   rowKey,
   type DeadLetter,
   type Row,
@@ -181,12 +181,12 @@ export async function commitBatch(
   careful: boolean,
 ): Promise<BatchResult> {
   return store.transaction(async (session) => {
-    if (settings.randomPageCost !== null) await planForSmallTables(session, settings.randomPageCost)
+    const epoch = await openBatch(session, settings.randomPageCost)
     const readings = entries.filter((e): e is ReadingEntry => e.kind === 'reading')
     const statuses = entries.filter((e): e is StatusEntry => e.kind === 'status')
     const ids = new Set(readings.map((e) => e.deviceId))
     for (const entry of statuses) ids.add(entry.deviceId)
-    const devices = await context.resolve(session, [...ids])
+    const devices = await context.resolve(session, [...ids], epoch)
     const provisioned = await provisionUnknown(session, readings, devices)
     const { placed, duplicates, refused: refusedDevices } = placeReadings(readings, devices)
     const result: Omit<BatchResult, 'alerts' | 'provisioned'> = { written: [], duplicates, rejected: [], statuses: [] }

@@ -1,6 +1,5 @@
 import { deviceContextQuery } from '../repositories/device-statements.js'
 import type { Thresholds } from '../schema/json-columns.js'
-import { readContextEpoch } from './statements.js'
 import type { Session } from './store.js'
 
 /** What the writer needs to know about a device, for a batch. */
@@ -32,8 +31,8 @@ export class DeviceContext {
   #epoch: string | undefined
   readonly #known = new Map<string, DeviceInfo>()
 
-  async resolve(session: Session, ids: readonly string[]): Promise<Map<string, DeviceInfo>> {
-    const epoch = await readContextEpoch(session)
+  /** The devices among `ids` that exist; `epoch` is the context epoch read in this transaction. */
+  async resolve(session: Session, ids: readonly string[], epoch: string): Promise<Map<string, DeviceInfo>> {
     if (epoch !== this.#epoch) {
       this.#known.clear()
       this.#epoch = epoch
