@@ -4,10 +4,12 @@ import { isMissingSchemaError, isTransientDatabaseError } from '../errors/sqlsta
 import type { Database } from '../schema/database.js'
 import { DeviceContext } from './device-context.js'
 import { WriterAbortedError, WriterClosedError } from './errors.js'
-import { CarefulRetry, commitBatch, type BatchResult } from './commit.js'
-import { admitLetter, admitPacket, admitStatus, arrivalMs, type Admission } from './admission.js'
+import { CarefulRetry, commitBatch } from './commit.js'
+import { WriterTally } from './tally.js'
+import { admitLetter, admitPacket, admitStatus, arrivalMs } from './admission.js'
 import { deviceOf, type Entry } from './entries.js'
-import type { PacketTracker, RejectReason, WriteReceipt } from './outcome.js'
+import type { WriteReceipt } from './outcome.js'
+import { Backpressure } from './backpressure.js'
 import {
   resolveWriterOptions,
   type ResolvedWriterOptions,
@@ -22,8 +24,6 @@ import { replayRejects, type ReplayOptions, type ReplayReport } from './replay.j
 import { storeFor, type Store } from './store.js'
 import { backoffDelayMs, type BackoffPolicy } from '../util/backoff.js'
 import { sleep } from '../util/sleep.js'
-
-type Waiter = { entries: Entry[]; bytes: number; tracker: PacketTracker; admit: (receipt: WriteReceipt) => void }
 
 /**
  * The telemetry writer; create one with {@link createTelemetryWriter}.
@@ -41,26 +41,13 @@ export class TelemetryWriter {
   readonly #store: Store
   readonly #context = new DeviceContext()
   readonly #lanes: Lane[]
-  readonly #waiters: Waiter[] = []
+  readonly #buffer: Backpressure
   readonly #flushWaiters: { targets: number[]; resolve: () => void }[] = []
   /** `close()`'s waiters: nothing queued, waiting for room, or being written (or the writer gave up). */
   readonly #drainWaiters: (() => void)[] = []
-  #heldRows = 0
-  #heldBytes = 0
   #closed = false
   #aborted: WriterAbortedError | undefined
-  readonly #stats = {
-    received: 0,
-    written: 0,
-    duplicates: 0,
-    statusUpdates: 0,
-    alerts: 0,
-    devicesProvisioned: 0,
-    retries: 0,
-    batches: 0,
-    lastBatchMs: null as number | null,
-  }
-  readonly #rejected: Partial<Record<RejectReason, number>> = {}
+  readonly #tally = new WriterTally()
   readonly #meters: WriterMeters | undefined
 
   constructor(
@@ -76,6 +63,7 @@ export class TelemetryWriter {
     this.#store = storeFor(db)
     const concurrency = this.#options.concurrency ?? (this.#store.canCopy ? 2 : 1)
     this.#lanes = Array.from({ length: concurrency }, () => new Lane())
+    this.#buffer = new Backpressure(this.#options, (entries) => this.#queue(entries))
     this.#meters = this.#options.meter && meterWriter(this.#options.meter, () => this.stats())
   }
 
@@ -112,7 +100,7 @@ export class TelemetryWriter {
   writeRaw(packet: unknown, meta: PacketMeta = {}): Promise<WriteReceipt> {
     const receivedAtMs = this.#arrival(meta)
     if (typeof receivedAtMs !== 'number') return receivedAtMs
-    return this.#enqueue(admitPacket(packet, meta, receivedAtMs, this.#options))
+    return this.#buffer.admit(admitPacket(packet, meta, receivedAtMs, this.#options))
   }
 
   /**
@@ -133,7 +121,7 @@ export class TelemetryWriter {
   writeStatus(deviceId: string, status: 'online' | 'offline', meta: PacketMeta = {}): Promise<WriteReceipt> {
     const receivedAtMs = this.#arrival(meta)
     if (typeof receivedAtMs !== 'number') return receivedAtMs
-    return this.#enqueue(admitStatus(deviceId, status, meta, receivedAtMs))
+    return this.#buffer.admit(admitStatus(deviceId, status, meta, receivedAtMs))
   }
 
   /**
@@ -144,7 +132,7 @@ export class TelemetryWriter {
   deadLetter(input: DeadLetterInput): Promise<WriteReceipt> {
     const receivedAtMs = this.#arrival(input)
     if (typeof receivedAtMs !== 'number') return receivedAtMs
-    return this.#enqueue(admitLetter({ ...input, receivedAt: new Date(receivedAtMs) }))
+    return this.#buffer.admit(admitLetter({ ...input, receivedAt: new Date(receivedAtMs) }))
   }
 
   /** Resolves when everything accepted so far is durable (or the writer was aborted). */
@@ -191,12 +179,9 @@ export class TelemetryWriter {
 
   /** Counters since the writer started. */
   stats(): WriterStats {
-    return Object.freeze({
-      ...this.#stats,
-      lastFlushMs: this.#stats.lastBatchMs,
-      rejected: Object.freeze({ ...this.#rejected }),
-      bufferedRows: this.#heldRows,
-      bufferedBytes: this.#heldBytes,
+    return this.#tally.snapshot({
+      bufferedRows: this.#buffer.rows,
+      bufferedBytes: this.#buffer.bytes,
       inFlightBatches: this.#lanes.filter((lane) => lane.running).length,
     })
   }
@@ -206,46 +191,17 @@ export class TelemetryWriter {
     if (this.#closed) return Promise.reject(new WriterClosedError())
     const receivedAtMs = arrivalMs(meta)
     if (receivedAtMs instanceof ValidationError) return Promise.reject(receivedAtMs)
-    this.#stats.received += 1
+    this.#tally.received()
     return receivedAtMs
   }
 
-  /** A lone packet larger than the bounds still fits an empty buffer, so nothing can wait forever. */
-  #fits(rows: number, bytes: number): boolean {
-    return (
-      this.#heldRows === 0 ||
-      (this.#heldRows + rows <= this.#options.maxBufferedRows &&
-        this.#heldBytes + bytes <= this.#options.maxBufferedBytes)
-    )
-  }
-
-  /** Queues the entries now if they fit and nobody waits before them; otherwise waits, first come first served. */
-  #enqueue({ entries, bytes, tracker }: Admission): Promise<WriteReceipt> {
-    if (this.#waiters.length === 0 && this.#fits(entries.length, bytes)) {
-      this.#accept(entries, bytes)
-      return Promise.resolve(tracker)
-    }
-    return new Promise((admit) => this.#waiters.push({ entries, bytes, tracker, admit }))
-  }
-
-  #accept(entries: Entry[], bytes: number): void {
-    this.#heldRows += entries.length
-    this.#heldBytes += bytes
+  /** Accepted entries join their device's lane. */
+  #queue(entries: Entry[]): void {
     // Every entry of a packet names the same device, so one lane takes them all.
     const lane = this.#lanes[laneOf(deviceOf(entries[0]!), this.#lanes.length)]!
     lane.enqueued += entries.length
     for (const entry of entries) lane.queue.push(entry)
     this.#pump(lane)
-  }
-
-  #release(rows: number, bytes: number): void {
-    this.#heldRows -= rows
-    this.#heldBytes -= bytes
-    while (this.#waiters.length > 0 && this.#fits(this.#waiters[0]!.entries.length, this.#waiters[0]!.bytes)) {
-      const next = this.#waiters.shift()!
-      this.#accept(next.entries, next.bytes)
-      next.admit(next.tracker)
-    }
   }
 
   /** Starts the lane's next batch when one is due and none is in flight; one timer covers the oldest row's age. */
@@ -295,7 +251,7 @@ export class TelemetryWriter {
   #isDrained(): boolean {
     return (
       this.#aborted !== undefined ||
-      (this.#waiters.length === 0 && this.#lanes.every((lane) => lane.queue.length === 0 && lane.running === undefined))
+      (this.#buffer.waiting === 0 && this.#lanes.every((lane) => lane.queue.length === 0 && lane.running === undefined))
     )
   }
 
@@ -309,11 +265,9 @@ export class TelemetryWriter {
       try {
         const result = await commitBatch(this.#store, batch, this.#context, this.#options, careful)
         const durationMs = performance.now() - started
-        this.#settle(result)
-        this.#stats.batches += 1
-        this.#stats.lastBatchMs = durationMs
+        this.#tally.committed(result, durationMs)
         this.#meters?.batchCommitted(durationMs)
-        this.#release(batch.length, bytes)
+        this.#buffer.release(batch.length, bytes)
         this.#options.onBatch?.({
           rows: batch.length,
           written: result.written.length,
@@ -333,7 +287,7 @@ export class TelemetryWriter {
         this.#meters?.batchFailed(performance.now() - started, error)
         const transient = isTransientDatabaseError(error)
         const retryInMs = backoffDelayMs(this.#retryPolicy, attempt)
-        this.#stats.retries += 1
+        this.#tally.retried()
         const fields = { err: error, attempt, rows: batch.length, retryInMs }
         const message = isMissingSchemaError(error)
           ? 'telemetry batch failed: the database lacks plantops-db tables or columns; ' +
@@ -347,31 +301,15 @@ export class TelemetryWriter {
     }
   }
 
-  #settle(result: BatchResult): void {
-    this.#stats.written += result.written.length
-    this.#stats.duplicates += result.duplicates.length
-    this.#stats.alerts += result.alerts
-    this.#stats.devicesProvisioned += result.provisioned
-    this.#stats.statusUpdates += result.statuses.length
-    for (const entry of result.statuses) entry.tracker.written()
-    for (const entry of result.written) entry.tracker.written()
-    for (const entry of result.duplicates) entry.tracker.duplicate()
-    for (const { entry, reason } of result.rejected) {
-      this.#rejected[reason] = (this.#rejected[reason] ?? 0) + 1
-      entry.tracker.rejected(reason)
-    }
-  }
-
   /** Gives up on everything held: each packet's `durable` rejects, so no source acknowledges it. */
   #abort(): void {
-    this.#aborted = new WriterAbortedError(this.#heldRows)
+    this.#aborted = new WriterAbortedError(this.#buffer.rows)
     const held = [
       ...this.#lanes.flatMap((lane) => [...lane.queue, ...(lane.running?.entries ?? [])]),
-      ...this.#waiters.flatMap((w) => w.entries),
+      ...this.#buffer.abandon(),
     ]
     for (const entry of held) entry.tracker.abort(this.#aborted)
     for (const lane of this.#lanes) lane.queue.length = 0
-    for (const waiter of this.#waiters.splice(0)) waiter.admit(waiter.tracker)
     this.#checkFlushed()
   }
 }
