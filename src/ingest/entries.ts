@@ -45,5 +45,5 @@ export type Entry = ReadingEntry | RejectEntry | StatusEntry
 
 /** The device an entry belongs to, which picks its lane: a device's entries stay in order. */
 export function deviceOf(entry: Entry): string | null {
-  return entry.kind === 'reading' ? entry.deviceId : entry.kind === 'status' ? entry.deviceId : entry.letter.deviceId
+  return entry.kind === 'reject' ? entry.letter.deviceId : entry.deviceId
 }
