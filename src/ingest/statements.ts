@@ -122,22 +122,16 @@ export async function insertDeadLetters(session: Session, letters: readonly Dead
 const lowerRandomPageCost =
   "set_config('random_page_cost', least(current_setting('random_page_cost')::float8, $1::float8)::text, true)"
 
-/** The device context's epoch (see `DeviceContext`); 0 before migration 009 has ever bumped it. */
-export async function readContextEpoch(session: Session): Promise<string> {
-  const { rows } = await session.query<{ epoch: unknown }>('SELECT epoch FROM plantops_context_epoch')
-  return String(rows[0]?.epoch ?? 0)
-}
-
 /**
- * A batch's opening statement: lowers `random_page_cost` (when set) and
- * reads the context epoch ({@link readContextEpoch}) in one round trip,
- * since every batch needs both.
+ * A batch's opening statement, one round trip: lowers `random_page_cost`
+ * (unless it is `null`) and returns the device context's epoch (see
+ * `DeviceContext`; 0 before migration 009 has ever bumped it).
  */
 export async function openBatch(session: Session, randomPageCost: number | null): Promise<string> {
-  if (randomPageCost === null) return readContextEpoch(session)
-  const { rows } = await session.query<{ epoch: unknown }>(
-    `SELECT ${lowerRandomPageCost}, (SELECT epoch FROM plantops_context_epoch) AS epoch`,
-    [randomPageCost],
-  )
+  const epoch = '(SELECT epoch FROM plantops_context_epoch) AS epoch'
+  const { rows } =
+    randomPageCost === null
+      ? await session.query<{ epoch: unknown }>(`SELECT ${epoch}`)
+      : await session.query<{ epoch: unknown }>(`SELECT ${lowerRandomPageCost}, ${epoch}`, [randomPageCost])
   return String(rows[0]?.epoch ?? 0)
 }

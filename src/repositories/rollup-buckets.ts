@@ -99,7 +99,9 @@ export class RollupBuckets {
     if (!this.perDevice && plantId === null) return
     const owner = this.perDevice ? deviceId : plantId
     const startMs = Math.floor(timeMs / this.grainMs) * this.grainMs
-    const at = this.#bucket(owner, startMs, plantId) * STRIDE
+    const bucket = this.#bucket(owner, startMs, plantId)
+    this.readings[bucket]! += 1
+    const at = bucket * STRIDE
     const stats = this.#stats
     for (let m = 0, i = at; m < METRICS.length; m += 1, i += PER_METRIC) {
       const value = values[m]
@@ -121,16 +123,13 @@ export class RollupBuckets {
     // Newest first: a device's readings mostly arrive in time order.
     for (let k = owned.length - 1; k >= 0; k -= 1) {
       const b = owned[k]!
-      if (this.startsMs[b] === startMs && this.plantIds[b] === plantId) {
-        this.readings[b]! += 1
-        return b
-      }
+      if (this.startsMs[b] === startMs && this.plantIds[b] === plantId) return b
     }
     const b = this.size
     this.startsMs.push(startMs)
     this.deviceIds.push(this.perDevice ? owner : null)
     this.plantIds.push(plantId)
-    this.readings.push(1)
+    this.readings.push(0)
     owned.push(b)
     this.#reserve(b)
     return b
