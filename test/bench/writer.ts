@@ -7,6 +7,9 @@
  * and prints the median rows per second and the ratios of ours to each.
  * BENCH_PLANTS (250) sets how many plants the 1,000 devices share: plant
  * rollups cost more per reading the fewer devices a plant has.
+ * BENCH_ONLY runs the methods whose names contain one of its comma-separated
+ * parts (`BENCH_ONLY="2 connections,plantops-db writer"`). BENCH_STATEMENTS=1
+ * adds each method's connection time by statement (statement-times.ts).
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { Readable } from 'node:stream'
@@ -31,6 +34,7 @@ import {
 import { copyBinaryPayload } from '../../src/ingest/copy-format.js'
 import { createServerDatabase, serverUrl } from '../support/server-database.js'
 import { fleetReadings, type BenchReading } from './fleet.js'
+import { takeStatementTimes, timeStatements } from './statement-times.js'
 
 const COLUMNS = 'time, device_id, plant_id, soil_moisture, temperature, humidity, light_level'
 const DEVICES = 1_000
@@ -44,6 +48,9 @@ const WRITER_OPTIONS = {
   ...(process.env.BENCH_BATCH && { batchSize: Number(process.env.BENCH_BATCH) }),
 }
 const ONLY = process.env.BENCH_ONLY?.split(',')
+/** BENCH_STATEMENTS=1: connection time per statement kind (see statement-times.ts); slows every method a little. */
+const STATEMENTS = Boolean(process.env.BENCH_STATEMENTS)
+if (STATEMENTS) timeStatements()
 
 interface Target {
   db: Kysely<Database>
@@ -278,12 +285,15 @@ const methods: Method[] = [
 ]
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+/** Per method, each round's wall seconds and its statements' connection time (BENCH_STATEMENTS). */
+const statementTimes = new Map<string, { seconds: number; statements: ReturnType<typeof takeStatementTimes> }[]>()
 
 /** One method once, into a fresh database; returns rows per second. */
 async function measure(method: Method): Promise<number> {
   const target = await openTarget()
   try {
     await seed(target.db)
+    takeStatementTimes()
     const started = performance.now()
     const cpu = process.cpuUsage()
     const machine = machineTimes()
@@ -291,6 +301,11 @@ async function measure(method: Method): Promise<number> {
     const used = process.cpuUsage(cpu)
     const busy = machineBusy(machine, machineTimes())
     const seconds = (performance.now() - started) / 1000
+    if (STATEMENTS)
+      statementTimes.set(method.name, [
+        ...(statementTimes.get(method.name) ?? []),
+        { seconds, statements: takeStatementTimes() },
+      ])
     const stored = await count(target.db)
     if (stored !== method.rows) throw new Error(`${method.name}: stored ${stored} rows, expected ${method.rows}`)
     if (process.env.BENCH_CPU)
@@ -322,7 +337,7 @@ console.log(
   `backend: ${serverUrl ? 'PostgreSQL (DATABASE_URL)' : 'embedded PGlite'}; ${readings.length.toLocaleString('en')} readings from ${DEVICES} devices of ${PLANTS} plants; ${ROUNDS} rounds, methods interleaved, medians reported`,
 )
 const chosen = methods.filter(
-  (m) => (!ONLY || ONLY.some((o) => m.name.startsWith(o))) && (serverUrl || !m.name.includes('connections')),
+  (m) => (!ONLY || ONLY.some((o) => m.name.includes(o))) && (serverUrl || !m.name.includes('connections')),
 )
 const samples = new Map<string, number[]>(chosen.map((m) => [m.name, []]))
 // Interleaved rounds: a checkpoint or an autovacuum landing in one round touches every method alike.
@@ -347,3 +362,20 @@ if (bare !== undefined) console.log(`\nthe writer keeping the rollups ÷ without
 const metered = rates.get('plantops-db writer, OpenTelemetry meter')
 if (metered !== undefined)
   console.log(`\nthe writer with an OpenTelemetry meter ÷ without: ${(metered / ours).toFixed(2)}×`)
+
+if (STATEMENTS) {
+  console.log('\nconnection time per round by statement (mean of rounds; BENCH_STATEMENTS, timed at the client):')
+  for (const [name, rounds] of statementTimes) {
+    const wall = rounds.reduce((sum, round) => sum + round.seconds, 0) / rounds.length
+    const byKind = new Map<string, { count: number; ms: number }>()
+    for (const { statements } of rounds)
+      for (const { kind, count, ms } of statements) {
+        const total = byKind.get(kind) ?? { count: 0, ms: 0 }
+        byKind.set(kind, { count: total.count + count / rounds.length, ms: total.ms + ms / rounds.length })
+      }
+    const busy = [...byKind.values()].reduce((sum, total) => sum + total.ms, 0) / 1000
+    console.log(`  ${name}: ${wall.toFixed(2)} s wall, ${busy.toFixed(2)} s in statements`)
+    for (const [kind, { count, ms }] of [...byKind].sort((a, b) => b[1].ms - a[1].ms))
+      console.log(`    ${kind.padEnd(48)} ${Math.round(count).toString().padStart(5)}×  ${(ms / 1000).toFixed(2)} s`)
+  }
+}
