@@ -6,13 +6,14 @@ import type { ResolvedWriterOptions } from './options.js'
 import type { PacketTracker, RejectReason } from './outcome.js'
 import { jsonPayload } from './payload.js'
 import { placeStatuses, statusLetter } from './statuses.js'
-import { insertAlertsQuery, lockAlertKeysQuery } from '../repositories/alert-statements.js'
+import type { RawBuilder } from 'kysely'
+import { insertAlertsQuery, lockAlertKeysQuery, type AlertCandidate } from '../repositories/alert-statements.js'
 import {
   markDevicesSeenQuery,
   provisionDevicesQuery,
   setDeviceStatusesQuery,
 } from '../repositories/device-statements.js'
-import { addToRollupsQuery } from '../repositories/rollup-statements.js'
+import { addToRollupsQuery, type ArrayEncoding } from '../repositories/rollup-statements.js'
 import { settingValueQuery } from '../repositories/settings-statements.js'
 import { readDevices, type DeviceContext, type DeviceInfo } from './device-context.js'
 import type { Entry, ReadingEntry, StatusEntry } from './entries.js'
@@ -104,9 +105,9 @@ async function writeIsolating(session: Session, placed: readonly Placed[]): Prom
  * The fast path: COPY (or one INSERT) of every row, no savepoint; any
  * refusal sends the batch down the careful path.
  */
-async function writeFast(session: Session, placed: readonly Placed[]): Promise<Stored> {
+async function writeFast(session: Session, placed: readonly Placed[], whileStoring: () => void): Promise<Stored> {
   try {
-    await insertRows(session, placed)
+    await insertRows(session, placed, undefined, whileStoring)
     return { stored: 'all', refused: [] }
   } catch (error) {
     // A refusal no row caused (a missing column, no permission) is retried whole:
@@ -204,8 +205,14 @@ export async function commitBatch(
     }
 
     const written: Row[] = []
+    // On the fast path every placed row is written, so what follows from them
+    // is built while the server stores them; the careful path builds it after.
+    let followUps: FollowUps | undefined
+    const followUpsOf = (rows: readonly Row[]) => followUpsFor(rows, devices, settings, session.arrays)
     if (placed.length > 0) {
-      const { stored, refused } = careful ? await writeIsolating(session, placed) : await writeFast(session, placed)
+      const { stored, refused } = careful
+        ? await writeIsolating(session, placed)
+        : await writeFast(session, placed, () => (followUps = followUpsOf(placed)))
       const refusedSet = new Set(refused.map((r) => r.placed))
       for (const p of placed) {
         if (refusedSet.has(p)) continue
@@ -229,14 +236,17 @@ export async function commitBatch(
       result.rejected.push({ entry, reason })
     }
 
+    const { seen, candidates, rollups } = followUps ?? followUpsOf(written)
     await insertDeadLetters(session, letters)
-    await markDevicesSeen(session, newestPerDevice(written))
+    if (seen) await session.execute(seen)
     if (placedStatuses && placedStatuses.applied.size > 0) {
       const { applied } = placedStatuses
       await session.execute(setDeviceStatusesQuery([...applied.keys()], [...applied.values()]))
     }
-    const alerts = await raiseAlerts(session, written, devices, settings.defaultAlertCooldownSeconds)
-    if (settings.maintainRollups) await addToRollups(session, written)
+    const alerts = await raiseAlerts(session, candidates, settings.defaultAlertCooldownSeconds)
+    // Last in the transaction: concurrent batches share rollup rows (a plant's
+    // hour or five minutes), so their locks are held only until the commit.
+    if (rollups) await session.execute(rollups)
     return { ...result, provisioned, alerts }
   })
 }
@@ -259,14 +269,32 @@ async function provisionUnknown(
   return rowCount
 }
 
+/** The statements the written rows lead to: devices' last seen time, threshold crossings, rollups. */
+interface FollowUps {
+  readonly seen: RawBuilder<unknown> | undefined
+  readonly candidates: AlertCandidate[]
+  readonly rollups: RawBuilder<unknown> | undefined
+}
+
+function followUpsFor(
+  written: readonly Row[],
+  devices: ReadonlyMap<string, DeviceInfo>,
+  settings: BatchSettings,
+  arrays: ArrayEncoding,
+): FollowUps {
+  return {
+    seen: markDevicesSeen(newestPerDevice(written)),
+    candidates: alertCandidates(written, devices),
+    rollups: settings.maintainRollups && written.length > 0 ? addToRollupsQuery(written, arrays) : undefined,
+  }
+}
+
 /** Records the batch's threshold crossings, one per (plant, metric, direction) per cooldown; returns how many. */
 async function raiseAlerts(
   session: Session,
-  rows: readonly Row[],
-  devices: ReadonlyMap<string, DeviceInfo>,
+  candidates: readonly AlertCandidate[],
   defaultCooldownSeconds: number,
 ): Promise<number> {
-  const candidates = alertCandidates(rows, devices)
   if (candidates.length === 0) return 0
   const cooldown = await alertCooldownSeconds(session, defaultCooldownSeconds)
   await session.execute(lockAlertKeysQuery(candidates))
@@ -281,23 +309,11 @@ async function alertCooldownSeconds(session: Session, fallback: number): Promise
   return Number.isInteger(value) && value >= 0 ? value : fallback
 }
 
-/**
- * Adds the batch's inserted rows to the rollups. Last in the transaction:
- * concurrent batches share these rows (a plant's hour or five minutes), so
- * their locks are held only until the commit.
- */
-async function addToRollups(session: Session, written: readonly Row[]): Promise<void> {
-  if (written.length === 0) return
-  await session.execute(addToRollupsQuery(written, session.arrays))
-}
-
 /** Newest time (epoch ms) per device, once per batch, in one statement; never moves backwards. */
-async function markDevicesSeen(session: Session, seen: ReadonlyMap<string, number>): Promise<void> {
-  if (seen.size === 0) return
-  await session.execute(
-    markDevicesSeenQuery(
-      [...seen.keys()],
-      [...seen.values()].map((ms) => new Date(ms)),
-    ),
+function markDevicesSeen(seen: ReadonlyMap<string, number>): RawBuilder<unknown> | undefined {
+  if (seen.size === 0) return undefined
+  return markDevicesSeenQuery(
+    [...seen.keys()],
+    [...seen.values()].map((ms) => new Date(ms)),
   )
 }

@@ -31,18 +31,32 @@ function unnestRows(metrics: readonly string[]): string {
 /**
  * The fast path: every row straight in; fails with 23505 if any is already
  * stored. `metrics` is the table's metric columns, in order (`METRICS`).
+ * `whileStoring` runs once the rows are on their way (on a COPY, while the
+ * server stores them, so its work costs the batch no time; otherwise after
+ * the INSERT).
  */
 export async function insertRows(
   session: Session,
   rows: readonly Row[],
   metrics: readonly string[] = METRICS,
+  whileStoring: () => void = () => {},
 ): Promise<void> {
   const columns = telemetryColumns(metrics)
-  if (session.copy) return session.copy('telemetry', columns, copyBinaryPayload(rows), 'binary')
+  if (session.copy) {
+    const copy = session.copy('telemetry', columns, copyBinaryPayload(rows), 'binary')
+    await copy.sent
+    try {
+      whileStoring()
+    } finally {
+      await copy.stored
+    }
+    return
+  }
   await session.query(
     `INSERT INTO telemetry (${columns.join(', ')}) SELECT * FROM ${unnestRows(metrics)}`,
     columnsOf(rows, metrics),
   )
+  whileStoring()
 }
 
 /** The slow path: rows not yet stored go in; returns the keys (`device|ms`) it wrote. */
@@ -57,7 +71,7 @@ export async function insertNewRows(
   if (session.copy) {
     await session.query('CREATE TEMP TABLE IF NOT EXISTS plantops_incoming (LIKE telemetry) ON COMMIT DELETE ROWS')
     await session.query('TRUNCATE plantops_incoming')
-    await session.copy('plantops_incoming', columns, copyTextPayload(rows), 'text')
+    await session.copy('plantops_incoming', columns, copyTextPayload(rows), 'text').stored
     result = await session.query(`INSERT INTO telemetry SELECT * FROM plantops_incoming ${conflict}`)
   } else {
     const sql = `INSERT INTO telemetry (${columns.join(', ')}) SELECT * FROM ${unnestRows(metrics)} ${conflict}`

@@ -1,5 +1,4 @@
-import { Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
+import { finished } from 'node:stream/promises'
 import { CompiledQuery, type Kysely, type PostgresPool, type RawBuilder } from 'kysely'
 import { from as copyFrom } from 'pg-copy-streams'
 import { rawAccessOf } from '../connection/raw-access.js'
@@ -18,7 +17,17 @@ export interface Session {
   /** How the driver can take array parameters (`binary` on node-postgres). */
   readonly arrays: ArrayEncoding
   /** COPY `data`, encoded in `format`, into `table (columns)`; only where the driver can. */
-  copy?(table: string, columns: readonly string[], data: Buffer, format: 'text' | 'binary'): Promise<void>
+  copy?(table: string, columns: readonly string[], data: Buffer, format: 'text' | 'binary'): CopyUnderWay
+}
+
+/**
+ * A COPY that has started: `sent` settles once its data has gone to the
+ * server, `stored` once the server has stored it all (or refused it). Work
+ * done between the two overlaps the server's.
+ */
+export interface CopyUnderWay {
+  readonly sent: Promise<void>
+  readonly stored: Promise<void>
 }
 
 /** Runs work in one transaction, on the best connection the backend offers. */
@@ -59,9 +68,16 @@ function pgStore(pool: PostgresPool, db: Kysely<Database>): Store {
             const { sql, parameters } = statement.compile(db)
             return query(sql, parameters as unknown[])
           },
-          async copy(table, columns, data, format) {
+          copy(table, columns, data, format) {
             const stream = client.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN (FORMAT ${format})`))
-            await pipeline(Readable.from([data]), stream)
+            const stored = finished(stream)
+            // pg-copy-streams calls a write back once the data is on the socket; a refused
+            // COPY may never call it, so `sent` also settles with `stored`.
+            const written = new Promise<void>((resolve, reject) =>
+              stream.write(data, (error) => (error ? reject(error) : resolve())),
+            )
+            stream.end()
+            return { sent: Promise.race([written, stored]), stored }
           },
         })
         await client.query('COMMIT')
