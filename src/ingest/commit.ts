@@ -183,12 +183,12 @@ export async function commitBatch(
 ): Promise<BatchResult> {
   return store.transaction(async (session) => {
     const epoch = await openBatch(session, settings.randomPageCost)
-    const readings = entries.filter((e): e is ReadingEntry => e.kind === 'reading')
-    const statuses = entries.filter((e): e is StatusEntry => e.kind === 'status')
-    const ids = new Set(readings.map((e) => e.deviceId))
-    for (const entry of statuses) ids.add(entry.deviceId)
-    const devices = await context.resolve(session, [...ids], epoch)
-    const provisioned = await provisionUnknown(session, readings, devices)
+    const { readings, statuses, ids } = sortEntries(entries)
+    // Awaited only when there is something to wait for: see DeviceContext.resolve.
+    const resolved = context.resolve(session, ids, epoch)
+    const devices = resolved instanceof Map ? resolved : await resolved
+    const wanted = unknownToProvision(readings, devices)
+    const provisioned = wanted.length > 0 ? await provision(session, wanted, devices) : 0
     const { placed, duplicates, refused: refusedDevices } = placeReadings(readings, devices)
     const result: Omit<BatchResult, 'alerts' | 'provisioned'> = { written: [], duplicates, rejected: [], statuses: [] }
     const letters: DeadLetter[] = []
@@ -237,13 +237,14 @@ export async function commitBatch(
     }
 
     const { seen, candidates, rollups } = followUps ?? followUpsOf(written)
-    await insertDeadLetters(session, letters)
+    if (letters.length > 0) await insertDeadLetters(session, letters)
     if (seen) await session.execute(seen)
     if (placedStatuses && placedStatuses.applied.size > 0) {
       const { applied } = placedStatuses
       await session.execute(setDeviceStatusesQuery([...applied.keys()], [...applied.values()]))
     }
-    const alerts = await raiseAlerts(session, candidates, settings.defaultAlertCooldownSeconds)
+    const alerts =
+      candidates.length > 0 ? await raiseAlerts(session, candidates, settings.defaultAlertCooldownSeconds) : 0
     // Last in the transaction: concurrent batches share rollup rows (a plant's
     // hour or five minutes), so their locks are held only until the commit.
     if (rollups) await session.execute(rollups)
@@ -251,21 +252,43 @@ export async function commitBatch(
   })
 }
 
-/**
- * Registers the unknown devices whose packets asked for it, adding them to
- * `devices` for this batch only: they are not cached, because the
- * transaction may yet roll back. Returns how many rows it inserted.
- */
-async function provisionUnknown(
-  session: Session,
-  readings: readonly ReadingEntry[],
-  devices: Map<string, DeviceInfo>,
-): Promise<number> {
+/** A batch's readings and statuses, and the devices they name. */
+function sortEntries(entries: readonly Entry[]): {
+  readings: ReadingEntry[]
+  statuses: StatusEntry[]
+  ids: Set<string>
+} {
+  const readings: ReadingEntry[] = []
+  const statuses: StatusEntry[] = []
+  const ids = new Set<string>()
+  for (const entry of entries) {
+    if (entry.kind === 'reading') readings.push(entry)
+    else if (entry.kind === 'status') statuses.push(entry)
+    else continue
+    ids.add(entry.deviceId)
+  }
+  return { readings, statuses, ids }
+}
+
+/** The unknown devices whose packets asked to be registered. */
+function unknownToProvision(readings: readonly ReadingEntry[], devices: ReadonlyMap<string, DeviceInfo>): string[] {
   const wanted = new Set<string>()
   for (const entry of readings) if (entry.provision && !devices.has(entry.deviceId)) wanted.add(entry.deviceId)
-  if (wanted.size === 0) return 0
-  const { rowCount } = await session.execute(provisionDevicesQuery([...wanted]))
-  for (const [id, info] of await readDevices(session, [...wanted])) devices.set(id, info)
+  return [...wanted]
+}
+
+/**
+ * Registers `wanted` devices, adding them to `devices` for this batch only:
+ * they are not cached, because the transaction may yet roll back. Returns
+ * how many rows it inserted.
+ */
+async function provision(
+  session: Session,
+  wanted: readonly string[],
+  devices: Map<string, DeviceInfo>,
+): Promise<number> {
+  const { rowCount } = await session.execute(provisionDevicesQuery(wanted))
+  for (const [id, info] of await readDevices(session, wanted)) devices.set(id, info)
   return rowCount
 }
 

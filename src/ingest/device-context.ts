@@ -31,18 +31,35 @@ export class DeviceContext {
   #epoch: string | undefined
   readonly #known = new Map<string, DeviceInfo>()
 
-  /** The devices among `ids` that exist; `epoch` is the context epoch read in this transaction. */
-  async resolve(session: Session, ids: readonly string[], epoch: string): Promise<Map<string, DeviceInfo>> {
+  /**
+   * The devices among `ids` that exist; `epoch` is the context epoch read in
+   * this transaction. Returns the map itself, not a promise, when every device
+   * is cached (the usual batch): awaiting would queue the batch behind
+   * whatever the host's writes queued meanwhile.
+   */
+  resolve(
+    session: Session,
+    ids: Iterable<string>,
+    epoch: string,
+  ): Map<string, DeviceInfo> | Promise<Map<string, DeviceInfo>> {
     if (epoch !== this.#epoch) {
       this.#known.clear()
       this.#epoch = epoch
     }
-    const missing = ids.filter((id) => !this.#known.has(id))
-    if (missing.length > 0) for (const [id, info] of await readDevices(session, missing)) this.#known.set(id, info)
     const found = new Map<string, DeviceInfo>()
+    const missing: string[] = []
     for (const id of ids) {
       const info = this.#known.get(id)
       if (info) found.set(id, info)
+      else missing.push(id)
+    }
+    return missing.length === 0 ? found : this.#load(session, missing, found)
+  }
+
+  async #load(session: Session, missing: string[], found: Map<string, DeviceInfo>): Promise<Map<string, DeviceInfo>> {
+    for (const [id, info] of await readDevices(session, missing)) {
+      this.#known.set(id, info)
+      found.set(id, info)
     }
     return found
   }
