@@ -1,4 +1,4 @@
-import { textCapacity, writeFloat8, writeText, writeTimestamp } from '../util/pg-binary.js'
+import { BinaryOut, textCapacity, writeFloat8, writeInt32, writeText, writeTimestamp } from '../util/pg-binary.js'
 import type { Row } from './statements.js'
 
 /**
@@ -42,17 +42,17 @@ export function copyBinaryPayload(rows: readonly Row[]): Buffer {
   for (const row of rows)
     capacity +=
       FIXED_ROW_BYTES + row.values.length * METRIC_BYTES + textCapacity(row.deviceId) + textCapacity(row.plantId)
-  const buffer = Buffer.allocUnsafe(capacity)
-  let at = SIGNATURE.copy(buffer, 0)
-  at = buffer.writeInt32BE(0, at) // flags
-  at = buffer.writeInt32BE(0, at) // header extension length
+  const out = new BinaryOut(capacity)
+  let at = SIGNATURE.copy(out.bytes, 0)
+  at = writeInt32(out, at, 0) // flags
+  at = writeInt32(out, at, 0) // header extension length
   for (const row of rows) {
-    at = buffer.writeInt16BE(3 + row.values.length, at)
-    at = writeTimestamp(buffer, at, row.timeMs)
-    at = writeText(buffer, at, row.deviceId)
-    at = writeText(buffer, at, row.plantId)
-    for (const value of row.values) at = writeFloat8(buffer, at, value)
+    out.view.setInt16(at, 3 + row.values.length)
+    at = writeTimestamp(out, at + 2, row.timeMs)
+    at = writeText(out, at, row.deviceId)
+    at = writeText(out, at, row.plantId)
+    for (const value of row.values) at = writeFloat8(out, at, value)
   }
-  at = buffer.writeInt16BE(-1, at)
-  return buffer.subarray(0, at)
+  out.view.setInt16(at, -1)
+  return out.upTo(at + 2)
 }

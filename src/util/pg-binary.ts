@@ -20,30 +20,71 @@ export type BinaryElementType = keyof typeof ELEMENT_OIDS
 const FIXED_BYTES = { float8: 12, int4: 8, timestamptz: 12 } as const
 
 /**
+ * A buffer being filled, seen as bytes and as a `DataView`: the view's
+ * big-endian setters compile to plain stores, about twice as fast as
+ * `Buffer#writeInt32BE` and friends for the writer's COPY rows.
+ */
+export class BinaryOut {
+  readonly bytes: Buffer
+  readonly view: DataView
+
+  constructor(capacity: number) {
+    this.bytes = Buffer.allocUnsafe(capacity)
+    this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, capacity)
+  }
+
+  /** What was written, up to `end`. */
+  upTo(end: number): Buffer {
+    return this.bytes.subarray(0, end)
+  }
+}
+
+/** A 32-bit integer at `at`; returns the offset after it. */
+export function writeInt32(out: BinaryOut, at: number, value: number): number {
+  out.view.setInt32(at, value)
+  return at + 4
+}
+
+/**
  * A `timestamptz` field: its length, then microseconds since 2000 as a 64-bit
  * integer (below 2^53 for any date a Date holds, so exact as doubles).
  */
-export function writeTimestamp(buffer: Buffer, at: number, epochMs: number): number {
+export function writeTimestamp(out: BinaryOut, at: number, epochMs: number): number {
   const micros = (epochMs - POSTGRES_EPOCH_MS) * 1000
   const high = Math.floor(micros / TWO_32)
-  at = buffer.writeInt32BE(8, at)
-  at = buffer.writeInt32BE(high, at)
-  return buffer.writeUInt32BE(micros - high * TWO_32, at)
+  out.view.setInt32(at, 8)
+  out.view.setInt32(at + 4, high)
+  out.view.setUint32(at + 8, micros - high * TWO_32)
+  return at + 12
 }
 
+/** Ids this short are copied byte by byte when ASCII: cheaper than a call into the UTF-8 encoder. */
+const SHORT_TEXT = 64
+
 /** A `text` field (or NULL): its UTF-8 length, then the bytes. */
-export function writeText(buffer: Buffer, at: number, value: string | null): number {
-  if (value === null) return buffer.writeInt32BE(-1, at)
-  const length = buffer.write(value, at + 4, 'utf8')
-  buffer.writeInt32BE(length, at)
-  return at + 4 + length
+export function writeText(out: BinaryOut, at: number, value: string | null): number {
+  if (value === null) return writeInt32(out, at, -1)
+  const start = at + 4
+  if (value.length <= SHORT_TEXT) {
+    const { bytes } = out
+    let i = 0
+    for (; i < value.length; i += 1) {
+      const code = value.charCodeAt(i)
+      if (code >= 0x80) break
+      bytes[start + i] = code
+    }
+    if (i === value.length) return writeInt32(out, at, i) + i
+  }
+  const length = out.bytes.write(value, start, 'utf8')
+  return writeInt32(out, at, length) + length
 }
 
 /** A `float8` field (or NULL). */
-export function writeFloat8(buffer: Buffer, at: number, value: number | null): number {
-  if (value === null) return buffer.writeInt32BE(-1, at)
-  at = buffer.writeInt32BE(8, at)
-  return buffer.writeDoubleBE(value, at)
+export function writeFloat8(out: BinaryOut, at: number, value: number | null): number {
+  if (value === null) return writeInt32(out, at, -1)
+  out.view.setInt32(at, 8)
+  out.view.setFloat64(at + 4, value)
+  return at + 12
 }
 
 /** At most three UTF-8 bytes per UTF-16 unit; the exact length is known after writing. */
@@ -52,9 +93,9 @@ export function textCapacity(value: string | null): number {
 }
 
 /** An element writer for each type; NULL is handled before it is called. */
-const ELEMENT_WRITERS: { readonly [T in BinaryElementType]: (buffer: Buffer, at: number, value: never) => number } = {
+const ELEMENT_WRITERS: { readonly [T in BinaryElementType]: (out: BinaryOut, at: number, value: never) => number } = {
   float8: writeFloat8,
-  int4: (buffer, at, value: number) => buffer.writeInt32BE(value, buffer.writeInt32BE(4, at)),
+  int4: (out, at, value: number) => writeInt32(out, writeInt32(out, at, 4), value),
   timestamptz: writeTimestamp,
   text: writeText,
 }
@@ -74,19 +115,19 @@ export function binaryArray(type: BinaryElementType, values: readonly (number | 
   let nulls = 0
   if (type === 'text') for (const value of values) capacity += 4 + textCapacity(value as string | null)
   else capacity += values.length * FIXED_BYTES[type]
-  const buffer = Buffer.allocUnsafe(capacity)
-  const write = ELEMENT_WRITERS[type] as (buffer: Buffer, at: number, value: number | string) => number
+  const out = new BinaryOut(capacity)
+  const write = ELEMENT_WRITERS[type] as (out: BinaryOut, at: number, value: number | string) => number
   let at = 20
   for (const value of values) {
     if (value === null) {
-      at = buffer.writeInt32BE(-1, at)
+      at = writeInt32(out, at, -1)
       nulls += 1
-    } else at = write(buffer, at, value)
+    } else at = write(out, at, value)
   }
-  buffer.writeInt32BE(1, 0) // dimensions
-  buffer.writeInt32BE(nulls > 0 ? 1 : 0, 4) // has NULLs
-  buffer.writeInt32BE(ELEMENT_OIDS[type], 8)
-  buffer.writeInt32BE(values.length, 12)
-  buffer.writeInt32BE(1, 16) // lower bound
-  return buffer.subarray(0, at)
+  writeInt32(out, 0, 1) // dimensions
+  writeInt32(out, 4, nulls > 0 ? 1 : 0) // has NULLs
+  writeInt32(out, 8, ELEMENT_OIDS[type])
+  writeInt32(out, 12, values.length)
+  writeInt32(out, 16, 1) // lower bound
+  return out.upTo(at)
 }
