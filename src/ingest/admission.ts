@@ -97,6 +97,7 @@ export function admitPacket(packet: unknown, meta: PacketMeta, receivedAtMs: num
       provision,
       bytes: READING_BYTES,
       at,
+      plantId: null,
     })
   return { entries, bytes: READING_BYTES * entries.length, tracker }
 }

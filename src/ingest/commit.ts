@@ -40,8 +40,8 @@ export interface BatchResult {
   readonly statuses: StatusEntry[]
 }
 
-/** A row with the entry it came from: one object per row, as the encoders take it. */
-type Placed = Row & { readonly entry: ReadingEntry }
+/** A reading placed under its device's plant: the entry is the row. */
+type Placed = ReadingEntry
 
 /** The dead letter for readings of one packet refused together (their device is unknown or retired). */
 function letterFor(entries: readonly ReadingEntry[], reason: RejectReason, detail: string): DeadLetter {
@@ -139,9 +139,10 @@ function placeReadings(
       refusedByPacket.set(entry.tracker, group)
       continue
     }
-    const { deviceId, timeMs, values } = entry
-    if (inBatch.add(deviceId, timeMs)) placed.push({ timeMs, deviceId, plantId: device!.plantId, values, entry })
-    else duplicates.push(entry)
+    if (inBatch.add(entry.deviceId, entry.timeMs)) {
+      entry.plantId = device!.plantId
+      placed.push(entry)
+    } else duplicates.push(entry)
   }
   const refused = [...refusedByPacket.values()].map(({ reason, entries }) => {
     const id = entries[0]!.deviceId
@@ -204,7 +205,6 @@ export async function commitBatch(
       for (const entry of group) result.rejected.push({ entry, reason: letter.reason })
     }
 
-    const written: Row[] = []
     // On the fast path every placed row is written, so what follows from them
     // is built while the server stores them; the careful path builds it after.
     let followUps: FollowUps | undefined
@@ -216,16 +216,12 @@ export async function commitBatch(
       const refusedSet = new Set(refused.map((r) => r.placed))
       for (const p of placed) {
         if (refusedSet.has(p)) continue
-        if (stored === 'all' || stored.has(rowKey(p.deviceId, p.timeMs))) {
-          result.written.push(p.entry)
-          written.push(p)
-        } else {
-          result.duplicates.push(p.entry)
-        }
+        if (stored === 'all' || stored.has(rowKey(p.deviceId, p.timeMs))) result.written.push(p)
+        else result.duplicates.push(p)
       }
       for (const { placed: p, detail } of refused) {
-        letters.push(letterFor([p.entry], 'database_refused', detail))
-        result.rejected.push({ entry: p.entry, reason: 'database_refused' })
+        letters.push(letterFor([p], 'database_refused', detail))
+        result.rejected.push({ entry: p, reason: 'database_refused' })
       }
     }
 
@@ -236,7 +232,7 @@ export async function commitBatch(
       result.rejected.push({ entry, reason })
     }
 
-    const { seen, candidates, rollups } = followUps ?? followUpsOf(written)
+    const { seen, candidates, rollups } = followUps ?? followUpsOf(result.written)
     if (letters.length > 0) await insertDeadLetters(session, letters)
     if (seen) await session.execute(seen)
     if (placedStatuses && placedStatuses.applied.size > 0) {

@@ -18,6 +18,12 @@ export interface ReadingEntry extends Reading {
   /** Estimated bytes held, and when it was queued (ms), for the buffer's bounds and age. */
   readonly bytes: number
   readonly at: number
+  /**
+   * The plant it is written under, set when its batch places it (each
+   * attempt anew): the entry is then the row itself, with no second object
+   * per reading.
+   */
+  plantId: string | null
 }
 
 /** A packet refused before it reached a batch, waiting to be dead-lettered. */
