@@ -1,12 +1,13 @@
 import { deviceContextQuery } from '../repositories/device-statements.js'
-import type { Thresholds } from '../schema/json-columns.js'
+import { limitsOf, type Limits } from './alert-rules.js'
 import type { Session } from './store.js'
 
 /** What the writer needs to know about a device, for a batch. */
 export interface DeviceInfo {
   readonly plantId: string | null
   readonly decommissioned: boolean
-  readonly thresholds: Thresholds | null
+  /** The plant's thresholds, as the alert check reads them. */
+  readonly limits: Limits | null
 }
 
 /** The devices among `ids` that exist, as the writer sees them. */
@@ -15,7 +16,11 @@ export async function readDevices(session: Session, ids: readonly string[]): Pro
   return new Map(
     rows.map((r) => [
       r.id,
-      { plantId: r.plant_id, decommissioned: r.decommissioned === true, thresholds: r.thresholds },
+      {
+        plantId: r.plant_id,
+        decommissioned: r.decommissioned === true,
+        limits: limitsOf(r.thresholds),
+      },
     ]),
   )
 }
