@@ -62,12 +62,16 @@ export type FlushErrorInfo = BatchErrorInfo
  * @example
  * ```ts
  * import { createTelemetryWriter, type TelemetryWriterOptions } from 'plantops-db'
- * const options: TelemetryWriterOptions = { batchSize: 10_000, maxBatchAgeMs: 500, logger: pino() }
+ * const options: TelemetryWriterOptions = { batchSize: 2_000, maxBatchAgeMs: 500, logger: pino() }
  * const writer = createTelemetryWriter(db, options)
  * ```
  */
 export interface TelemetryWriterOptions {
-  /** Flush when this many rows wait. Default 5,000. */
+  /**
+   * Flush when this many rows wait. Default 10,000: under a backlog a batch's
+   * fixed statements (last seen, rollups, commit) are then paid once per
+   * 10,000 rows; with a steady trickle `maxBatchAgeMs` flushes first anyway.
+   */
   readonly batchSize?: number
   /** Flush rows that waited this long, however few. Default 250 ms. */
   readonly maxBatchAgeMs?: number
@@ -127,7 +131,7 @@ export interface TelemetryWriterOptions {
 const positiveInt = (max: number) => z.number().int().min(1).max(max)
 const optionsSchema = z
   .strictObject({
-    batchSize: positiveInt(1_000_000).default(5_000),
+    batchSize: positiveInt(1_000_000).default(10_000),
     maxBatchAgeMs: positiveInt(3_600_000).default(250),
     maxBufferedRows: positiveInt(100_000_000).default(50_000),
     maxBufferedBytes: positiveInt(Number.MAX_SAFE_INTEGER).default(64 * 1024 * 1024),

@@ -32,6 +32,7 @@ import {
   type TelemetryWriterOptions,
 } from 'plantops-db'
 import { copyBinaryPayload } from '../../src/ingest/copy-format.js'
+import { resolveWriterOptions } from '../../src/ingest/options.js'
 import { createServerDatabase, serverUrl } from '../support/server-database.js'
 import { fleetReadings, type BenchReading } from './fleet.js'
 import { takeStatementTimes, timeStatements } from './statement-times.js'
@@ -47,6 +48,8 @@ const WRITER_OPTIONS = {
   ...(process.env.BENCH_CONCURRENCY && { concurrency: Number(process.env.BENCH_CONCURRENCY) }),
   ...(process.env.BENCH_BATCH && { batchSize: Number(process.env.BENCH_BATCH) }),
 }
+/** Rows per transaction of the writer, and so of the raw COPYs it is compared with. */
+const BATCH = WRITER_OPTIONS.batchSize ?? resolveWriterOptions({}).batchSize
 const ONLY = process.env.BENCH_ONLY?.split(',')
 /** BENCH_STATEMENTS=1: connection time per statement kind (see statement-times.ts); slows every method a little. */
 const STATEMENTS = Boolean(process.env.BENCH_STATEMENTS)
@@ -188,13 +191,13 @@ async function writeAll(target: Target, options: TelemetryWriterOptions): Promis
 
 const methods: Method[] = [
   {
-    // The faster of the two obvious raw COPYs here: one COPY per 5,000 rows
-    // beats a single 200,000-row COPY on this machine.
-    name: 'raw COPY, 5,000-row transactions, 1 connection',
+    // The faster of the two obvious raw COPYs here: one COPY per batch of the
+    // writer's size beats a single 200,000-row COPY on this machine.
+    name: `raw COPY, ${BATCH.toLocaleString('en')}-row transactions, 1 connection`,
     rows: readings.length,
     async run(target) {
       const chunks = []
-      for (let i = 0; i < readings.length; i += 5_000) chunks.push(readings.slice(i, i + 5_000))
+      for (let i = 0; i < readings.length; i += BATCH) chunks.push(readings.slice(i, i + BATCH))
       await target.rawCopy(chunks)
     },
   },
@@ -204,13 +207,14 @@ const methods: Method[] = [
     run: (target) => target.rawCopy([readings]),
   },
   {
-    // The honest ceiling: the writer's connections (2) and its planner setting (random_page_cost 1.1).
+    // The honest ceiling: the writer's connections (2), its planner setting
+    // (random_page_cost 1.1) and its rows per transaction.
     name: 'raw COPY, 2 connections, writer planner setting',
     rows: readings.length,
     async run(target) {
       if (!target.rawCopyParallel) throw new Error('needs DATABASE_URL')
       const chunks = []
-      for (let i = 0; i < readings.length; i += 5_000) chunks.push(readings.slice(i, i + 5_000))
+      for (let i = 0; i < readings.length; i += BATCH) chunks.push(readings.slice(i, i + BATCH))
       await target.rawCopyParallel(chunks, 2, 1.1)
     },
   },
