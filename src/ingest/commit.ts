@@ -1,20 +1,12 @@
 import { isStatementLevelError, isTransientDatabaseError } from '../errors/sqlstate.js'
 import { metricObject } from '../schema/metric-values.js'
-import { alertCandidates } from './alert-rules.js'
 import { BatchKeys } from './batch-keys.js'
 import type { ResolvedWriterOptions } from './options.js'
 import type { PacketTracker, RejectReason } from './outcome.js'
 import { jsonPayload } from './payload.js'
 import { placeStatuses, statusLetter } from './statuses.js'
-import type { RawBuilder } from 'kysely'
-import { insertAlertsQuery, lockAlertKeysQuery, type AlertCandidate } from '../repositories/alert-statements.js'
-import {
-  markDevicesSeenQuery,
-  provisionDevicesQuery,
-  setDeviceStatusesQuery,
-} from '../repositories/device-statements.js'
-import { addToRollupsQuery, type ArrayEncoding } from '../repositories/rollup-statements.js'
-import { settingValueQuery } from '../repositories/settings-statements.js'
+import { provisionDevicesQuery, setDeviceStatusesQuery } from '../repositories/device-statements.js'
+import { followUpsFor, raiseAlerts, type FollowUps } from './follow-ups.js'
 import { readDevices, type DeviceContext, type DeviceInfo } from './device-context.js'
 import type { Entry, ReadingEntry, StatusEntry } from './entries.js'
 import {
@@ -158,16 +150,6 @@ function placeReadings(
   return { placed, duplicates, refused }
 }
 
-/** Each device's newest time among the rows (epoch ms), for `last_seen_at`. */
-function newestPerDevice(rows: readonly Row[]): Map<string, number> {
-  const newest = new Map<string, number>()
-  for (const row of rows) {
-    const current = newest.get(row.deviceId)
-    if (current === undefined || current < row.timeMs) newest.set(row.deviceId, row.timeMs)
-  }
-  return newest
-}
-
 /** The writer options a batch's transaction uses. */
 export type BatchSettings = Pick<
   ResolvedWriterOptions,
@@ -208,7 +190,7 @@ export async function commitBatch(
     // On the fast path every placed row is written, so what follows from them
     // is built while the server stores them; the careful path builds it after.
     let followUps: FollowUps | undefined
-    const followUpsOf = (rows: readonly Row[]) => followUpsFor(rows, devices, settings, session.arrays)
+    const followUpsOf = (rows: readonly Row[]) => followUpsFor(rows, devices, settings.maintainRollups, session.arrays)
     if (placed.length > 0) {
       const { stored, refused } = careful
         ? await writeIsolating(session, placed)
@@ -286,53 +268,4 @@ async function provision(
   const { rowCount } = await session.execute(provisionDevicesQuery(wanted))
   for (const [id, info] of await readDevices(session, wanted)) devices.set(id, info)
   return rowCount
-}
-
-/** The statements the written rows lead to: devices' last seen time, threshold crossings, rollups. */
-interface FollowUps {
-  readonly seen: RawBuilder<unknown> | undefined
-  readonly candidates: AlertCandidate[]
-  readonly rollups: RawBuilder<unknown> | undefined
-}
-
-function followUpsFor(
-  written: readonly Row[],
-  devices: ReadonlyMap<string, DeviceInfo>,
-  settings: BatchSettings,
-  arrays: ArrayEncoding,
-): FollowUps {
-  return {
-    seen: markDevicesSeen(newestPerDevice(written)),
-    candidates: alertCandidates(written, devices),
-    rollups: settings.maintainRollups && written.length > 0 ? addToRollupsQuery(written, arrays) : undefined,
-  }
-}
-
-/** Records the batch's threshold crossings, one per (plant, metric, direction) per cooldown; returns how many. */
-async function raiseAlerts(
-  session: Session,
-  candidates: readonly AlertCandidate[],
-  defaultCooldownSeconds: number,
-): Promise<number> {
-  if (candidates.length === 0) return 0
-  const cooldown = await alertCooldownSeconds(session, defaultCooldownSeconds)
-  await session.execute(lockAlertKeysQuery(candidates))
-  const { rowCount } = await session.execute(insertAlertsQuery(candidates, cooldown))
-  return rowCount
-}
-
-/** The `alerts.cooldown_seconds` setting, or the writer's default when it is unset or not a whole number. */
-async function alertCooldownSeconds(session: Session, fallback: number): Promise<number> {
-  const { rows } = await session.execute(settingValueQuery('alerts.cooldown_seconds'))
-  const value = rows[0] === undefined ? Number.NaN : Number(rows[0].value)
-  return Number.isInteger(value) && value >= 0 ? value : fallback
-}
-
-/** Newest time (epoch ms) per device, once per batch, in one statement; never moves backwards. */
-function markDevicesSeen(seen: ReadonlyMap<string, number>): RawBuilder<unknown> | undefined {
-  if (seen.size === 0) return undefined
-  return markDevicesSeenQuery(
-    [...seen.keys()],
-    [...seen.values()].map((ms) => new Date(ms)),
-  )
 }
