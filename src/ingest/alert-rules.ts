@@ -16,13 +16,11 @@ export type Limits = Float64Array
 export function limitsOf(thresholds: Thresholds | null): Limits | null {
   if (!thresholds) return null
   const limits = new Float64Array(METRICS.length * 2).fill(Number.NaN)
-  let any = false
   METRICS.forEach((metric, i) => {
-    const range = thresholds[metric]
-    if (range?.min !== undefined) [limits[2 * i], any] = [range.min, true]
-    if (range?.max !== undefined) [limits[2 * i + 1], any] = [range.max, true]
+    limits[2 * i] = thresholds[metric]?.min ?? Number.NaN
+    limits[2 * i + 1] = thresholds[metric]?.max ?? Number.NaN
   })
-  return any ? limits : null
+  return limits.some((limit) => !Number.isNaN(limit)) ? limits : null
 }
 
 /**
