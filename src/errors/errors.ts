@@ -263,3 +263,51 @@ export class InvalidStateError extends PlantopsError {
     super('INVALID_STATE', message)
   }
 }
+
+/**
+ * Another process owns the spool directory (its `LOCK` file names a process
+ * that still runs). Two processes appending to one spool would interleave and
+ * drain each other's records, so the second refuses to start.
+ *
+ * @example
+ * ```ts
+ * import { SpoolLockedError } from 'plantops-db'
+ * try { await createMqttIngestor({ url, writer, spool: { dir: './spool' } }) } catch (err) {
+ *   if (err instanceof SpoolLockedError) console.error(`spool in use by pid ${err.pid}`)
+ * }
+ * ```
+ */
+export class SpoolLockedError extends PlantopsError {
+  /** The directory asked for. */
+  readonly dir: string
+  /** The process that owns it. */
+  readonly pid: number
+
+  constructor(dir: string, pid: number) {
+    super(
+      'SPOOL_LOCKED',
+      `the spool directory ${dir} is in use by process ${pid} (its LOCK file); ` +
+        'one process owns a spool: give each ingestor its own directory, or stop the other process',
+    )
+    this.dir = dir
+    this.pid = pid
+  }
+}
+
+/**
+ * The spool could not make a message durable: a write or fsync to its
+ * directory failed (a full or read-only filesystem, an I/O error). The
+ * message is not acknowledged; the spool stops accepting and tries again on
+ * a new segment file later, never by fsyncing the failed one again.
+ *
+ * @example
+ * ```ts
+ * import { SpoolWriteError } from 'plantops-db'
+ * if (ingestor.stats().spool?.accepting === false) console.error(ingestor.stats().spool?.reason)
+ * ```
+ */
+export class SpoolWriteError extends PlantopsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('SPOOL_WRITE', message, options)
+  }
+}

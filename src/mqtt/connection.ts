@@ -6,7 +6,6 @@ import mqtt, {
   type MqttClient,
 } from 'mqtt'
 import { ConfigurationError } from '../errors/errors.js'
-import type { WriteReceipt } from '../ingest/outcome.js'
 import { backoffDelayMs, type BackoffPolicy } from '../util/backoff.js'
 import type { Logger } from '../util/logger.js'
 import { HeldAcks } from './held-acks.js'
@@ -59,8 +58,8 @@ export interface ConnectionSpec {
   readonly idleFlushMs: number
   readonly mqtt?: IClientOptions | undefined
   readonly logger: Logger
-  /** Hands a message to the writer; resolves once accepted. */
-  receive(delivery: Delivery): Promise<WriteReceipt>
+  /** Hands a message on (to the writer, or the spool); resolves once accepted, with when it is durable. */
+  receive(delivery: Delivery): Promise<{ readonly durable: Promise<unknown> }>
   /** Asks the writer to write what it holds now. */
   flush(): void
   /** Whether the ingestor is closing: messages are then left unacknowledged for the next session. */
@@ -167,14 +166,31 @@ export class BrokerConnection {
       // Mosquitto 2.0 brings a persistent session back after its own restart without its shared
       // subscriptions, yet says the session is present (so mqtt.js does not subscribe again): every
       // message would go elsewhere or nowhere. Subscribing again is harmless where they survived.
-      this.client.on('connect', () => {
-        this.#subscribe(true).catch((error: unknown) =>
-          this.#spec.logger.error(
-            { err: error, clientId: this.#spec.clientId },
-            'could not subscribe again after reconnecting',
-          ),
+      this.client.on('connect', () => void this.#subscribeAgain())
+    }
+  }
+
+  /**
+   * Subscribes again after a reconnect, retrying (with backoff) until the
+   * broker grants it or the connection goes: a failure is never left as a
+   * logged error with the connection up and subscribed to nothing. A
+   * connection that went is subscribed again on its next `connect`.
+   */
+  async #subscribeAgain(): Promise<void> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.#subscribe(true)
+        if (attempt > 1) this.#spec.logger.info({ clientId: this.#spec.clientId, attempt }, 'subscribed again')
+        return
+      } catch (error) {
+        if (this.#spec.closing() || !this.client.connected) return
+        const retryInMs = backoffDelayMs(RENEWAL_BACKOFF, attempt)
+        this.#spec.logger.warn(
+          { err: error, clientId: this.#spec.clientId, attempt, retryInMs },
+          'could not subscribe again after reconnecting; retrying',
         )
-      })
+        await new Promise((resolve) => setTimeout(resolve, retryInMs))
+      }
     }
   }
 

@@ -2,3 +2,5 @@ export { createMqttIngestor, type IngestorStats, type MqttIngestor, type MqttIng
 export type { ConnectionStats } from './connection.js'
 export { decodeJson, type PayloadDecoder } from './decode.js'
 export { prefixLayout, type TopicLayout, type TopicRoute } from './topics.js'
+export type { SpoolOptions } from '../spool/options.js'
+export type { SpoolStats } from '../spool/spool.js'

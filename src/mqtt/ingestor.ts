@@ -6,7 +6,10 @@ import { meterIngestor } from './metrics.js'
 import { OrderBarrier } from './order-barrier.js'
 import { createReceiver } from './receive.js'
 import { markerTopic, prefixLayout, sharedFilters } from './topics.js'
+import { ConfigurationError } from '../errors/errors.js'
+import { Spool, type SpoolStats } from '../spool/spool.js'
 import { sleep } from '../util/sleep.js'
+import type { Delivery } from './receive.js'
 
 export type { MqttIngestorOptions } from './options.js'
 
@@ -37,6 +40,8 @@ export interface IngestorStats {
   readonly protocolVersion: 4 | 5
   /** Each broker connection, with the window the broker gives it. */
   readonly connections: readonly ConnectionStats[]
+  /** The spool's levels and counters; `null` without a spool. */
+  readonly spool: SpoolStats | null
 }
 
 /**
@@ -84,9 +89,13 @@ function shareGroupOf(settings: ResolvedIngestorOptions, connections: number): s
   return connections > 1 ? `plantops-${settings.clientId.replace(/[/#+]/g, '_')}` : undefined
 }
 
-/** The default: two connections where the broker can be trusted to share a stream between them (see `connections`). */
+/**
+ * The default: one with a spool; otherwise two where the broker can be
+ * trusted to share a stream between them (see `connections`).
+ */
 function connectionCount(settings: ResolvedIngestorOptions, first: BrokerConnection): number {
   if (settings.connections !== undefined) return settings.connections
+  if (settings.spool !== undefined) return 1
   return first.stats().protocolVersion === 5 && !first.sharedSubscriptionsRefused ? 2 : 1
 }
 
@@ -177,6 +186,33 @@ const LEAVE_QUIET_MS = 100
 export async function createMqttIngestor(options: MqttIngestorOptions): Promise<MqttIngestor> {
   const settings = resolveIngestorOptions(options)
   const { writer, logger } = settings
+  if (settings.spool && settings.delivery !== 'at-least-once') {
+    throw new ConfigurationError("a spool acknowledges what is on disk: it goes with delivery 'at-least-once'")
+  }
+  const spool = settings.spool ? await Spool.open(settings.spool, logger) : undefined
+  try {
+    return await startIngestor(settings, spool)
+  } catch (error) {
+    await spool?.close()
+    throw error
+  }
+}
+
+/**
+ * A message into the spool: acknowledged once fsync'd. A status waits for its
+ * order marker first when connections split the stream (see `OrderBarrier`).
+ */
+function spoolIngress(spool: Spool, isStatus: (topic: string) => boolean, barrier: () => OrderBarrier | undefined) {
+  return (delivery: Delivery) => {
+    const record = { ...delivery, receivedAtMs: Date.now() }
+    const earlier = barrier() && isStatus(delivery.topic) ? barrier()!.afterEarlierMessages() : undefined
+    const durable = earlier ? earlier.then(() => spool.append(record)) : spool.append(record)
+    return Promise.resolve({ durable })
+  }
+}
+
+async function startIngestor(settings: ResolvedIngestorOptions, spool: Spool | undefined): Promise<MqttIngestor> {
+  const { writer, logger } = settings
   const layout = settings.topics ?? prefixLayout(settings.topicPrefix)
   const counters = { deadLettered: 0, statusUpdates: 0 }
   let closing = false
@@ -189,8 +225,13 @@ export async function createMqttIngestor(options: MqttIngestorOptions): Promise<
     autoProvision: settings.autoProvision,
     onDeadLetter: () => (counters.deadLettered += 1),
     onStatusApplied: () => (counters.statusUpdates += 1),
-    afterEarlierMessages: () => barrier?.afterEarlierMessages(),
+    // Through a spool, statuses took their place in order before they were spooled.
+    afterEarlierMessages: () => (spool ? undefined : barrier?.afterEarlierMessages()),
   })
+  spool?.startDrain((record) => receive({ ...record, receivedAt: new Date(record.receivedAtMs) }))
+  const ingress = spool
+    ? spoolIngress(spool, (topic) => layout.route(topic)?.channel === 'status', () => barrier)
+    : receive
   const spec = (clientId: string, protocolVersion: 4 | 5): ConnectionSpec => ({
     url: settings.url,
     clientId,
@@ -200,7 +241,7 @@ export async function createMqttIngestor(options: MqttIngestorOptions): Promise<
     idleFlushMs: settings.idleFlushMs,
     mqtt: settings.mqtt,
     logger,
-    receive,
+    receive: ingress,
     flush: () => void writer.flush(),
     closing: () => closing,
   })
@@ -227,7 +268,8 @@ export async function createMqttIngestor(options: MqttIngestorOptions): Promise<
   logger.info(
     { url: settings.url, delivery: settings.delivery, protocolVersion, connections: connections.length, filters },
     `MQTT ingestor subscribed (${settings.delivery}, MQTT ${protocolVersion === 5 ? '5' : '3.1.1'}, ` +
-      `${connections.length} connection${connections.length > 1 ? 's' : ''})`,
+      `${connections.length} connection${connections.length > 1 ? 's' : ''}` +
+      `${spool ? `, spooling to ${spool.options.dir}` : ''})`,
   )
 
   const heldAcks = () => connections.reduce((sum, c) => sum + c.heldAcks, 0)
@@ -239,6 +281,7 @@ export async function createMqttIngestor(options: MqttIngestorOptions): Promise<
       connected: connections.every((c) => c.client.connected),
       protocolVersion,
       connections: Object.freeze(connections.map((c) => c.stats())),
+      spool: spool?.stats() ?? null,
     })
   if (settings.meter) meterIngestor(settings.meter, stats, shareGroupOf(settings, count))
   return {
@@ -260,6 +303,7 @@ export async function createMqttIngestor(options: MqttIngestorOptions): Promise<
       }
       closing = true
       await Promise.all(connections.map((c) => c.end(forget)))
+      await spool?.close(() => writer.flush())
     },
   }
 }

@@ -62,12 +62,67 @@ function ingestorInstruments(consumed: Attributes): readonly Instrument[] {
       description: '1 while a broker connection is up, 0 while it is down',
       values: perConnection((c) => (c.connected ? 1 : 0)),
     },
+    ...spoolInstruments(),
     {
       name: 'plantops.mqtt.renewals',
       kind: 'counter',
       unit: '{renewal}',
       description: 'Connections renewed so the broker resends what could not be made durable',
       values: perConnection((c) => c.renewals),
+    },
+  ]
+}
+
+/** A spool's levels and counters (`stats().spool`); nothing is reported without a spool. */
+function spoolInstruments(): readonly Instrument[] {
+  const of =
+    (read: (s: NonNullable<IngestorStats['spool']>) => number | null) =>
+    (s: IngestorStats): readonly Observation[] => {
+      const value = s.spool === null ? null : read(s.spool)
+      return value === null ? [] : one(value)
+    }
+  return [
+    {
+      name: 'plantops.spool.bytes',
+      kind: 'gauge',
+      unit: 'By',
+      description: 'Bytes of spool segments on disk (stats().spool.bytes)',
+      values: of((s) => s.bytes),
+    },
+    {
+      name: 'plantops.spool.records',
+      kind: 'gauge',
+      unit: '{record}',
+      description: 'Records spooled and not yet committed (stats().spool.records)',
+      values: of((s) => s.records),
+    },
+    {
+      name: 'plantops.spool.oldest_age',
+      kind: 'gauge',
+      unit: 's',
+      description: 'Age of the oldest record not yet committed (stats().spool.oldestAgeMs)',
+      values: of((s) => (s.oldestAgeMs === null ? 0 : s.oldestAgeMs / 1000)),
+    },
+    {
+      name: 'plantops.spool.drain_rate',
+      kind: 'gauge',
+      unit: '{record}/s',
+      description: 'Records drained into the database per second (stats().spool.drainRate)',
+      values: of((s) => s.drainRate),
+    },
+    {
+      name: 'plantops.spool.set_aside',
+      kind: 'counter',
+      unit: '{stretch}',
+      description: 'Damaged stretches of spool segments skipped (stats().spool.setAside)',
+      values: of((s) => s.setAside),
+    },
+    {
+      name: 'plantops.spool.accepting',
+      kind: 'gauge',
+      unit: '1',
+      description: '1 while the spool acknowledges new messages, 0 while it is full or cannot write',
+      values: of((s) => (s.accepting ? 1 : 0)),
     },
   ]
 }

@@ -2,6 +2,7 @@ import { hostname } from 'node:os'
 import type { IClientOptions } from 'mqtt'
 import { z } from 'zod'
 import type { TelemetryWriter } from '../ingest/writer.js'
+import type { SpoolOptions } from '../spool/options.js'
 import { loggerOption, resolveLogger, type Logger } from '../util/logger.js'
 import { meterOption, type MeterLike } from '../util/metrics.js'
 import { validate } from '../util/validate.js'
@@ -67,13 +68,28 @@ export interface MqttIngestorOptions {
    * Needs a broker with shared subscriptions (Mosquitto, also for 3.1.1;
    * EMQX; HiveMQ; not aedes, which accepts `$share` and never delivers).
    *
-   * Default: 2 when MQTT 5 is spoken and the broker did not say it lacks
-   * shared subscriptions (one stock-Mosquitto session holds 66,535
-   * unacknowledged messages at most, less than a burst a fleet can send
-   * while the database commits; two hold twice that); otherwise 1, since an
-   * MQTT 3.1.1 broker cannot say whether it delivers shared subscriptions.
+   * Default: 1 with a `spool` (acknowledgements take a millisecond, so one
+   * window absorbs the bursts two did, and a plain subscription survives a
+   * broker restart, which Mosquitto's shared ones do not). Without a spool:
+   * 2 when MQTT 5 is spoken and the broker did not say it lacks shared
+   * subscriptions (one stock-Mosquitto session holds 66,535 unacknowledged
+   * messages at most, less than a burst a fleet can send while the database
+   * commits; two hold twice that); otherwise 1, since an MQTT 3.1.1 broker
+   * cannot say whether it delivers shared subscriptions.
    */
   readonly connections?: number
+  /**
+   * A durable local spool between the broker and the database: each message
+   * is appended to a file in `dir` and acknowledged to the broker once it is
+   * fsync'd (many messages per fsync), then drained in order through the
+   * writer, and removed once committed. The database can then be away for
+   * as long as the spool has room (`maxBytes`, default 1 GiB, and the disk's
+   * free space); when it is full, acknowledgements are held again and the
+   * broker's window and queue apply. Only with `delivery: 'at-least-once'`.
+   * Default: none (writing to disk is the host's choice; `plantops-db
+   * ingest` spools by default).
+   */
+  readonly spool?: SpoolOptions
   /**
    * Register a device the database does not know when telemetry arrives on its
    * topic, instead of dead-lettering it as `unknown_device`. Only sensible when
@@ -147,6 +163,7 @@ const optionsSchema = z.strictObject({
     .regex(/^[^/#+]+$/, { message: 'must be one topic level without wildcards' })
     .optional(),
   connections: z.number().int().min(1).max(64).optional(),
+  spool: z.custom<SpoolOptions>((v) => typeof v === 'object' && v !== null, { message: 'must be { dir, … }' }).optional(),
   autoProvision: z.boolean().default(false),
   delivery: z.enum(['at-least-once', 'at-most-once']).default('at-least-once'),
   decode: z.custom<PayloadDecoder>((v) => typeof v === 'function').optional(),

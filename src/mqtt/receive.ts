@@ -12,6 +12,12 @@ export interface Delivery {
   readonly payload: Buffer
   /** Set by the broker when it replays a topic's retained message to a new subscription. */
   readonly retained: boolean
+  /**
+   * When it arrived; default now. A spooled message keeps its arrival time, so
+   * a reading without a time of its own gets the same time when it is
+   * drained again after a crash, and deduplicates.
+   */
+  readonly receivedAt?: Date
 }
 
 export interface ReceiveSettings {
@@ -66,6 +72,7 @@ export function createReceiver(settings: ReceiveSettings): (delivery: Delivery) 
       reason,
       detail,
       source: `mqtt:${delivery.topic}`,
+      ...(delivery.receivedAt !== undefined && { receivedAt: delivery.receivedAt }),
       ...(deviceId !== undefined && { deviceId }),
     })
   }
@@ -74,8 +81,9 @@ export function createReceiver(settings: ReceiveSettings): (delivery: Delivery) 
     deviceId: string,
     status: 'online' | 'offline',
     source: string,
+    receivedAt: Date,
   ): Promise<WriteReceipt> => {
-    const meta = { source, receivedAt: new Date() }
+    const meta = { source, receivedAt }
     const earlier = settings.afterEarlierMessages?.()
     if (!earlier) return writer.writeStatus(deviceId, status, meta)
     // The connection reads on meanwhile (its own order marker must get through); the PUBACK waits for this.
@@ -106,7 +114,7 @@ export function createReceiver(settings: ReceiveSettings): (delivery: Delivery) 
     if (route.channel === 'status') {
       const status = statusOf(decoded)
       if (!status) return letter(delivery, 'schema', 'a status is "online" or "offline"', route.deviceId)
-      const receipt = await writeStatusInOrder(route.deviceId, status, source)
+      const receipt = await writeStatusInOrder(route.deviceId, status, source, delivery.receivedAt ?? new Date())
       receipt.durable.then(
         (outcome) => outcome.status === 'written' && settings.onStatusApplied(),
         () => {},
@@ -135,7 +143,11 @@ export function createReceiver(settings: ReceiveSettings): (delivery: Delivery) 
     }
     return writer.writeRaw(
       { ...decoded, deviceId: route.deviceId },
-      { source, provisionIfUnknown: settings.autoProvision },
+      {
+        source,
+        provisionIfUnknown: settings.autoProvision,
+        ...(delivery.receivedAt !== undefined && { receivedAt: delivery.receivedAt }),
+      },
     )
   }
 }
