@@ -1,4 +1,5 @@
-import { Command, Option } from 'commander'
+import { join } from 'node:path'
+import { Command, InvalidArgumentError, Option } from 'commander'
 import { globalsOf, integer } from './context.js'
 import { isModuleNotFound } from '../util/modules.js'
 
@@ -14,7 +15,42 @@ export interface IngestFlags {
   readonly port: number
   readonly host: string
   readonly stallSeconds: number
+  /** `false` with `--no-spool`. */
+  readonly spool: boolean
+  readonly spoolDir?: string
+  readonly spoolMaxBytes: number
 }
+
+/**
+ * Where `ingest` spools by default: under systemd's `$STATE_DIRECTORY` (the
+ * first, when it names several), else under the working directory.
+ */
+export function defaultSpoolDir(env: NodeJS.ProcessEnv = process.env): string {
+  const state = env.STATE_DIRECTORY?.split(':')[0]
+  return state ? join(state, 'spool') : join(process.cwd(), 'plantops-spool')
+}
+
+const SIZE_UNITS: Readonly<Record<string, number>> = {
+  '': 1,
+  k: 1e3,
+  m: 1e6,
+  g: 1e9,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+}
+
+/** A size flag: bytes, or a number with kB, MB, GB, KiB, MiB or GiB. */
+export const byteSize =
+  (flag: string, min: number) =>
+  (value: string): number => {
+    const match = /^(\d+(?:\.\d+)?)\s*([kmg]i?)?b?$/i.exec(value.trim())
+    const bytes = match ? Math.floor(Number(match[1]) * SIZE_UNITS[(match[2] ?? '').toLowerCase()]!) : Number.NaN
+    if (!Number.isSafeInteger(bytes) || bytes < min) {
+      throw new InvalidArgumentError(`${flag} must be a size of at least ${min} bytes, such as 512MiB or 2GiB.`)
+    }
+    return bytes
+  }
 
 const OPTIONAL_PACKAGES = [
   'mqtt',
@@ -85,6 +121,22 @@ export function ingestCommand(): Command {
       new Option('--stall-seconds <n>', '/readyz fails when rows wait this long without a batch committing')
         .argParser(integer('--stall-seconds', 1, 86_400))
         .default(30),
+    )
+    .addOption(
+      new Option(
+        '--spool-dir <dir>',
+        'durable local spool: messages are acknowledged once fsync here, and drained into the database ' +
+          '(default $STATE_DIRECTORY/spool, else ./plantops-spool)',
+      ).env('PLANTOPS_SPOOL_DIR'),
+    )
+    .addOption(
+      new Option('--spool-max-bytes <size>', 'the most the spool keeps on disk; then acknowledgements wait')
+        .env('PLANTOPS_SPOOL_MAX_BYTES')
+        .argParser(byteSize('--spool-max-bytes', 1024 * 1024))
+        .default(1024 ** 3, '1GiB'),
+    )
+    .addOption(
+      new Option('--no-spool', 'acknowledge only after commit, with no local spool (the broker holds the backlog)'),
     )
     .action(run)
 }

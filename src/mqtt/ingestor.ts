@@ -185,11 +185,10 @@ const LEAVE_QUIET_MS = 100
  */
 export async function createMqttIngestor(options: MqttIngestorOptions): Promise<MqttIngestor> {
   const settings = resolveIngestorOptions(options)
-  const { writer, logger } = settings
   if (settings.spool && settings.delivery !== 'at-least-once') {
     throw new ConfigurationError("a spool acknowledges what is on disk: it goes with delivery 'at-least-once'")
   }
-  const spool = settings.spool ? await Spool.open(settings.spool, logger) : undefined
+  const spool = settings.spool ? await Spool.open(settings.spool, settings.logger) : undefined
   try {
     return await startIngestor(settings, spool)
   } catch (error) {
@@ -230,7 +229,11 @@ async function startIngestor(settings: ResolvedIngestorOptions, spool: Spool | u
   })
   spool?.startDrain((record) => receive({ ...record, receivedAt: new Date(record.receivedAtMs) }))
   const ingress = spool
-    ? spoolIngress(spool, (topic) => layout.route(topic)?.channel === 'status', () => barrier)
+    ? spoolIngress(
+        spool,
+        (topic) => layout.route(topic)?.channel === 'status',
+        () => barrier,
+      )
     : receive
   const spec = (clientId: string, protocolVersion: 4 | 5): ConnectionSpec => ({
     url: settings.url,
@@ -242,7 +245,9 @@ async function startIngestor(settings: ResolvedIngestorOptions, spool: Spool | u
     mqtt: settings.mqtt,
     logger,
     receive: ingress,
-    flush: () => void writer.flush(),
+    // Through a spool, acknowledgements wait for an fsync, not a commit: hurrying the writer would only
+    // put its WAL fsyncs in the way of the spool's.
+    flush: () => void (spool ? undefined : writer.flush()),
     closing: () => closing,
   })
 

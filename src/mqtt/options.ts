@@ -163,7 +163,9 @@ const optionsSchema = z.strictObject({
     .regex(/^[^/#+]+$/, { message: 'must be one topic level without wildcards' })
     .optional(),
   connections: z.number().int().min(1).max(64).optional(),
-  spool: z.custom<SpoolOptions>((v) => typeof v === 'object' && v !== null, { message: 'must be { dir, … }' }).optional(),
+  spool: z
+    .custom<SpoolOptions>((v) => typeof v === 'object' && v !== null, { message: 'must be { dir, … }' })
+    .optional(),
   autoProvision: z.boolean().default(false),
   delivery: z.enum(['at-least-once', 'at-most-once']).default('at-least-once'),
   decode: z.custom<PayloadDecoder>((v) => typeof v === 'function').optional(),

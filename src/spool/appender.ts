@@ -215,7 +215,13 @@ export class Appender {
   async #write(group: Pending[], size: number): Promise<void> {
     const segment = this.#registry.active
     const start = segment.bytes
-    const bytes = group.length === 1 ? group[0]!.bytes : Buffer.concat(group.map((pending) => pending.bytes), size)
+    const bytes =
+      group.length === 1
+        ? group[0]!.bytes
+        : Buffer.concat(
+            group.map((pending) => pending.bytes),
+            size,
+          )
     // A short write is followed by another, which fails with the reason (ENOSPC on a full disk).
     for (let written = 0; written < size; ) {
       const { bytesWritten } = await this.#handle!.write(bytes, written, size - written, start + written)

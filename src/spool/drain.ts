@@ -171,7 +171,10 @@ export class Drain {
   async #readFromDisk(): Promise<void> {
     const { registry } = this.#settings
     const segment = registry.get(this.#read.seq) ?? registry.after(this.#read.seq)
-    if (!segment) return void (this.#mode = 'memory')
+    if (!segment) {
+      this.#mode = 'memory'
+      return
+    }
     if (segment.seq !== this.#read.seq) this.#read = { seq: segment.seq, offset: 0 }
     const limit = segment.bytes
     if (this.#read.offset >= limit) {

@@ -30,34 +30,36 @@ export interface SpoolOptions {
 
 const MiB = 1024 * 1024
 
-const spoolSchema = z.strictObject({
-  dir: z.string().min(1),
-  maxBytes: z
-    .number()
-    .int()
-    .min(MiB)
-    .default(1024 * MiB),
-  minFreeBytes: z
-    .number()
-    .int()
-    .min(0)
-    .default(64 * MiB),
-  segmentBytes: z
-    .number()
-    .int()
-    .min(64 * 1024)
-    .max(1024 * MiB)
-    .default(8 * MiB),
-  memoryBytes: z
-    .number()
-    .int()
-    .min(64 * 1024)
-    .default(8 * MiB),
-  closeDrainMs: z.number().int().min(0).default(10_000),
-}).refine((o) => o.segmentBytes <= o.maxBytes, {
-  message: 'must not exceed maxBytes',
-  path: ['segmentBytes'],
-})
+const spoolSchema = z
+  .strictObject({
+    dir: z.string().min(1),
+    maxBytes: z
+      .number()
+      .int()
+      .min(MiB)
+      .default(1024 * MiB),
+    minFreeBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(64 * MiB),
+    segmentBytes: z
+      .number()
+      .int()
+      .min(64 * 1024)
+      .max(1024 * MiB)
+      .default(8 * MiB),
+    memoryBytes: z
+      .number()
+      .int()
+      .min(64 * 1024)
+      .default(8 * MiB),
+    closeDrainMs: z.number().int().min(0).default(10_000),
+  })
+  .refine((o) => o.segmentBytes <= o.maxBytes, {
+    message: 'must not exceed maxBytes',
+    path: ['segmentBytes'],
+  })
 
 export type ResolvedSpoolOptions = Readonly<z.output<typeof spoolSchema>>
 

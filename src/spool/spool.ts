@@ -290,7 +290,8 @@ export class Spool {
       const active = this.#registry.active
       for (const segment of [...this.#registry.all]) {
         if (segment === active) break
-        const drained = segment.seq < committed.seq || (segment.seq === committed.seq && committed.offset >= segment.bytes)
+        const drained =
+          segment.seq < committed.seq || (segment.seq === committed.seq && committed.offset >= segment.bytes)
         if (!drained) break
         await removeSegment(this.options.dir, segment)
         this.#registry.remove(segment)
@@ -371,7 +372,6 @@ async function recover(
   }
   if (recovered.tornBytes > 0) await syncDirectory(dir)
   const first = registry.first
-  const start =
-    checkpoint && first?.seq === checkpoint.seq ? checkpoint : { seq: first?.seq ?? 0, offset: 0 }
+  const start = checkpoint && first?.seq === checkpoint.seq ? checkpoint : { seq: first?.seq ?? 0, offset: 0 }
   return { registry, start, recovered }
 }

@@ -248,9 +248,12 @@ describe('the spool', () => {
         await eventually(async () => !spool.stats().accepting, 'not accepting')
         const stats = spool.stats()
         expect(stats.reason, String(stats.reason)).toContain('ENOSPC')
-        expect(logger.entries.filter((e) => e.level === 'error').map((e) => e.message).join('\n')).toContain(
-          'the spool cannot write',
-        )
+        expect(
+          logger.entries
+            .filter((e) => e.level === 'error')
+            .map((e) => e.message)
+            .join('\n'),
+        ).toContain('the spool cannot write')
         expect(stats.waiting).toBeGreaterThan(0)
         expect(durable).toBe(sent.length - stats.waiting) // nothing acknowledged that is not on disk
         // The other program's file goes, and the database takes what was spooled: a new segment works.
@@ -266,6 +269,5 @@ describe('the spool', () => {
         await unmount(mount)
       }
     })
-
   })
 })

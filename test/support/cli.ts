@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -45,7 +46,14 @@ export interface CliProcess {
 }
 
 export function startCli(args: readonly string[], env: Record<string, string> = {}): CliProcess {
-  const child = spawn(process.execPath, [CLI, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
+  // `ingest` spools under $STATE_DIRECTORY: each process gets its own, removed when it ends, unless the
+  // test gives one (to restart on the same spool).
+  const state = env.STATE_DIRECTORY === undefined ? mkdtempSync(join(tmpdir(), 'plantops-cli-state-')) : undefined
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: cleanEnv({ ...env, ...(state !== undefined && { STATE_DIRECTORY: state }) }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  if (state !== undefined) child.on('close', () => rmSync(state, { recursive: true, force: true }))
   let output = ''
   child.stdout!.on('data', (chunk) => (output += chunk))
   child.stderr!.on('data', (chunk) => (output += chunk))

@@ -46,8 +46,11 @@ export interface MosquittoBroker {
   /** Everything the broker logged, for a failing test's message. */
   log(): string
   stop(): Promise<void>
-  /** Stops and starts the broker on the same port with the same configuration. */
-  restart(): Promise<void>
+  /**
+   * Stops (SIGTERM: it saves its persistence; SIGKILL: it saves nothing) and,
+   * after `downMs`, starts the broker on the same port with the same configuration.
+   */
+  restart(options?: { signal?: 'SIGTERM' | 'SIGKILL'; downMs?: number }): Promise<void>
 }
 
 /** Debian's /etc/mosquitto/mosquitto.conf, for a machine that has another (or none). */
@@ -111,10 +114,10 @@ export async function startMosquitto(
     child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()))
     await waitUntil(() => accepting(port), `mosquitto on port ${port}:\n${output}`)
   }
-  const stop = async () => {
+  const stop = async (signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM') => {
     if (child.exitCode !== null || child.signalCode !== null) return
     const exited = new Promise((resolve) => child.once('exit', resolve))
-    child.kill('SIGTERM')
+    child.kill(signal)
     await exited
   }
   await start()
@@ -126,8 +129,9 @@ export async function startMosquitto(
       await stop()
       await rm(dir, { recursive: true, force: true })
     },
-    async restart() {
-      await stop()
+    async restart(options = {}) {
+      await stop(options.signal)
+      if (options.downMs) await new Promise((resolve) => setTimeout(resolve, options.downMs))
       await start()
     },
   }

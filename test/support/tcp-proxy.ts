@@ -45,6 +45,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     port,
     cut: stop,
     async restore() {
+      if (server.listening) return
       server = createServer(handle)
       await listen(port)
     },
