@@ -12,6 +12,9 @@ import { HeldAcks } from './held-acks.js'
 import type { Delivery } from './receive.js'
 import { WindowGauge } from './window.js'
 
+/** How soon a lost connection is tried again (mqtt.js's default is 1 s, devices' often 5 to 10 s). */
+const RECONNECT_MS = 250
+
 /**
  * Renewing a connection to get back unacknowledged messages: at most once a
  * second, doubling while nothing else gets through.
@@ -135,7 +138,9 @@ export class BrokerConnection {
       await client.endAsync(true)
       throw error
     }
-    client.options.reconnectPeriod = spec.mqtt?.reconnectPeriod ?? 1_000
+    // Back before the devices are: after a broker restart they resend what they held, all at once, and
+    // while this session is away the broker queues only so much for it (Mosquitto: 1,000) and drops the rest.
+    client.options.reconnectPeriod = spec.mqtt?.reconnectPeriod ?? RECONNECT_MS
     client.on('error', (error) =>
       spec.logger.warn({ err: error, clientId: spec.clientId }, 'MQTT connection error; reconnecting'),
     )

@@ -207,5 +207,76 @@ import { publishPaced } from '../support/publishers.js'
       expect(await missing(ids, t0, published.acked.keys())).toEqual([])
       expect(await stored(ids)).toEqual({ n: 10_000, distinct: 10_000 })
     }, 90_000)
+
+    it('defaults, 500 msg/s, the broker SIGTERMed then SIGKILLed, each restarted 2 s later: everything it acknowledged after a restart is stored exactly once', async () => {
+      // A broker of its own: the restarts must not disturb the other tests' broker.
+      const own = await startMosquitto({ stock: true })
+      try {
+        const prefix = topicPrefix()
+        const ids = await fleet(50)
+        const writer = createTelemetryWriter(db, { logger: false })
+        const dir = await mkdtemp(join(tmpdir(), 'plantops-spool-mqtt-'))
+        dirs.push(dir)
+        const ingestor = await createMqttIngestor({
+          url: own.url,
+          writer,
+          clientId: `restart-${randomBytes(4).toString('hex')}`,
+          topicPrefix: prefix,
+          logger: false,
+          spool: { dir },
+        })
+        open.push({ ingestor, writer })
+        expect(ingestor.stats().connections).toHaveLength(1) // a plain subscription: restored with the session
+        const t0 = base()
+        const events: Record<string, number> = {}
+        const restarts = (async () => {
+          await new Promise((resolve) => setTimeout(resolve, 4_000))
+          events.term = performance.now()
+          await own.restart({ signal: 'SIGTERM', downMs: 2_000 })
+          events.termBack = performance.now()
+          await new Promise((resolve) => setTimeout(resolve, 4_000))
+          events.kill = performance.now()
+          await own.restart({ signal: 'SIGKILL', downMs: 2_000 })
+          events.killBack = performance.now()
+        })()
+        const published = await publishPaced(own.url, {
+          clients: 5,
+          rate: 500,
+          seconds: 20,
+          message: reading(prefix, ids, t0),
+          protocolVersion: 5,
+        })
+        await restarts
+        // What the broker acknowledged after each restart, and before the SIGKILL but for its last second
+        // (a SIGKILLed broker saves nothing: what it held for us in that second is its own loss).
+        const mustBeStored = [...published.acked].filter(([, at]) => at < events.kill! - 1_000 || at > events.killBack!)
+        expect(mustBeStored.length).toBeGreaterThan(8_000)
+        await eventually(
+          async () =>
+            (
+              await missing(
+                ids,
+                t0,
+                mustBeStored.map(([i]) => i),
+              )
+            ).length === 0,
+          'every message acknowledged after a restart is stored',
+          60_000,
+        ).catch(() => {})
+        expect(
+          await missing(
+            ids,
+            t0,
+            mustBeStored.map(([i]) => i),
+          ),
+        ).toEqual([])
+        const { n, distinct } = await stored(ids)
+        expect(n).toBe(distinct)
+        expect(ingestor.stats().connected).toBe(true)
+      } finally {
+        await closeIngestion(open)
+        await own.stop()
+      }
+    }, 120_000)
   },
 )
