@@ -189,9 +189,9 @@ for (const broker of [aedesBroker, machineBroker]) {
 }
 
 ;(serverBackend.enabled ? describe : describe.skip)(
-  'plantops-db ingest /readyz [aedes, postgres through a proxy]',
+  'plantops-db ingest --no-spool /readyz [aedes, postgres through a proxy]',
   () => {
-    it('turns unready when the database goes away and ready when it returns; /healthz stays up', async () => {
+    it('without a spool: turns unready when the database goes away and ready when it returns; /healthz stays up', async () => {
       const { url: mqttUrl, stop } = await startAedes()
       const server = await createServerDatabase()
       const target = new URL(server.url)
@@ -212,6 +212,7 @@ for (const broker of [aedesBroker, machineBroker]) {
           '0',
           '--client-id',
           `readyz-${randomBytes(3).toString('hex')}`,
+          '--no-spool',
         ])
         const port = await portOf(service)
         await eventually(async () => (await readyz(port)).status === 200, '/readyz says ready', 30_000)

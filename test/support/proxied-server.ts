@@ -7,6 +7,8 @@ import { startTcpProxy, type TcpProxy } from './tcp-proxy.js'
 export interface ProxiedServer {
   readonly direct: Kysely<Database>
   readonly proxy: TcpProxy
+  /** The connection string through the proxy, for another process. */
+  readonly proxiedUrl: string
   /** A database handle whose connections all go through the proxy, quick to notice a cut. */
   throughProxy(): Kysely<Database>
   close(): Promise<void>
@@ -19,9 +21,12 @@ export async function startProxiedServer(): Promise<ProxiedServer> {
   const target = new URL(server.url)
   const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) })
   const quiet = { debug() {}, info() {}, warn() {}, error() {} }
+  const proxiedUrl = new URL(server.url)
+  proxiedUrl.port = String(proxy.port)
   return {
     direct,
     proxy,
+    proxiedUrl: proxiedUrl.toString(),
     throughProxy() {
       const proxied = new URL(server.url)
       proxied.port = String(proxy.port)
