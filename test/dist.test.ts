@@ -35,6 +35,9 @@ async function runOutside(dependencies: readonly string[], env: Record<string, s
   return JSON.parse(result.stdout.trim())
 }
 
+/** The lines of `text` that match `pattern`. */
+const linesWith = (text: string, pattern: RegExp) => text.split('\n').filter((line) => pattern.test(line))
+
 describe('the built package, imported from outside the repository', () => {
   it('keeps its dependencies out of the bundle', async () => {
     // The entry points share chunks (index, mqtt and the command line): look at all the ES modules.
@@ -43,7 +46,9 @@ describe('the built package, imported from outside the repository', () => {
     expect(bundle).toMatch(/from ['"]kysely['"]/)
     expect(bundle).toMatch(/from ['"]pg['"]/)
     expect(bundle).not.toContain('class PGlite')
-    expect(bundle).not.toMatch(/readdir|migrationFolder/)
+    expect(bundle).not.toMatch(/migrationFolder|FileMigrationProvider/)
+    // The spool lists its segment files; nothing lists a migrations folder.
+    expect(linesWith(bundle, /\breaddir\b/).filter((line) => /migration/i.test(line))).toEqual([])
     const scripts = (await readdir(join(repoRoot, 'dist'))).filter((name) => name.endsWith('.cjs'))
     const commonjs = (await Promise.all(scripts.map((name) => readFile(join(repoRoot, 'dist', name), 'utf8')))).join(
       '\n',
@@ -51,7 +56,8 @@ describe('the built package, imported from outside the repository', () => {
     expect(commonjs).toMatch(/require\(['"]kysely['"]\)/)
     expect(commonjs).toMatch(/require\(['"]pg['"]\)/)
     expect(commonjs).not.toContain('class PGlite')
-    expect(commonjs).not.toMatch(/readdir|migrationFolder/)
+    expect(commonjs).not.toMatch(/migrationFolder|FileMigrationProvider/)
+    expect(linesWith(commonjs, /\breaddir\b/).filter((line) => /migration/i.test(line))).toEqual([])
     expect(commonjs).toMatch(/require\(['"]mqtt['"]\)/)
     expect(commonjs + bundle).not.toMatch(/class MqttClient/)
     // The command line's libraries are the host's too: commander a dependency, OpenTelemetry optional peers.

@@ -12,7 +12,7 @@ const url = process.env.MQTT_URL!
 const prefix = process.env.PREFIX!
 const count = Number(process.env.COUNT)
 const rate = Number(process.env.RATE ?? 0)
-const devices = 1_000
+const devices = Number(process.env.DEVICES ?? 1_000)
 const base = Number(process.env.BASE)
 const window = 2_000
 

@@ -14,6 +14,7 @@ import mqtt from 'mqtt'
 import { createDatabase, createTelemetryWriter, migrateToLatest } from 'plantops-db'
 import { createMqttIngestor } from 'plantops-db/mqtt'
 import { startMosquitto } from '../support/mosquitto.js'
+import { acknowledgementLatencies, spoolSection } from './mqtt-spool.js'
 import { createServerDatabase, serverUrl } from '../support/server-database.js'
 
 const COUNT = Number(process.env.BENCH_MESSAGES ?? 100_000)
@@ -114,7 +115,12 @@ async function bareSubscriber(): Promise<number> {
   return rate
 }
 
-async function ingest(delivery: 'at-least-once' | 'at-most-once', count: number, rate = 0) {
+async function ingest(
+  delivery: 'at-least-once' | 'at-most-once',
+  count: number,
+  rate = 0,
+  extra: { spool?: { dir: string } } = {},
+) {
   const prefix = `bench-${randomBytes(3).toString('hex')}`
   const latencies: number[] = []
   const writer = createTelemetryWriter(db, { logger: false, ...(rate > 0 && { maxBatchAgeMs: 100 }) })
@@ -134,7 +140,9 @@ async function ingest(delivery: 'at-least-once' | 'at-most-once', count: number,
     delivery,
     protocolVersion: 5,
     logger: false,
+    ...extra,
   })
+  const ackLatencies = extra.spool && rate > 0 ? acknowledgementLatencies(ingestor.client) : undefined
   const { started, done } = await publish(prefix, count, rate)
   await done
   await until(
@@ -149,11 +157,12 @@ async function ingest(delivery: 'at-least-once' | 'at-most-once', count: number,
     },
   )
   const seconds = (performance.now() - started) / 1000
+  const spool = ingestor.stats().spool
   await ingestor.close({ forgetSession: true })
   await writer.close()
   latencies.sort((a, b) => a - b)
   const percentile = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]
-  return { rate: count / seconds, p50: percentile(50), p99: percentile(99) }
+  return { rate: count / seconds, p50: percentile(50), p99: percentile(99), spool, acks: ackLatencies?.() }
 }
 
 /**
@@ -220,6 +229,13 @@ try {
   console.log(
     `\nat-least-once is ${(alo.rate / amo.rate).toFixed(2)}× at-most-once and ${(alo.rate / ceiling).toFixed(2)}× the bare subscriber`,
   )
+
+  await spoolSection({
+    count: COUNT,
+    latencyRate: LATENCY_RATE,
+    latencySeconds: LATENCY_SECONDS,
+    ingest: (count, rate, spool) => ingest('at-least-once', count, rate, spool ? { spool } : {}),
+  })
 
   console.log(
     `\nstock-config Mosquitto (Debian's /etc/mosquitto/mosquitto.conf: 1,000 queued per session), ingestor and writer defaults`,
