@@ -89,13 +89,9 @@ function shareGroupOf(settings: ResolvedIngestorOptions, connections: number): s
   return connections > 1 ? `plantops-${settings.clientId.replace(/[/#+]/g, '_')}` : undefined
 }
 
-/**
- * The default: one with a spool; otherwise two where the broker can be
- * trusted to share a stream between them (see `connections`).
- */
+/** The default: two connections where the broker can be trusted to share a stream between them (see `connections`). */
 function connectionCount(settings: ResolvedIngestorOptions, first: BrokerConnection): number {
   if (settings.connections !== undefined) return settings.connections
-  if (settings.spool !== undefined) return 1
   return first.stats().protocolVersion === 5 && !first.sharedSubscriptionsRefused ? 2 : 1
 }
 

@@ -68,14 +68,16 @@ export interface MqttIngestorOptions {
    * Needs a broker with shared subscriptions (Mosquitto, also for 3.1.1;
    * EMQX; HiveMQ; not aedes, which accepts `$share` and never delivers).
    *
-   * Default: 1 with a `spool` (acknowledgements take a millisecond, so one
-   * window absorbs the bursts two did, and a plain subscription survives a
-   * broker restart, which Mosquitto's shared ones do not). Without a spool:
-   * 2 when MQTT 5 is spoken and the broker did not say it lacks shared
-   * subscriptions (one stock-Mosquitto session holds 66,535 unacknowledged
-   * messages at most, less than a burst a fleet can send while the database
-   * commits; two hold twice that); otherwise 1, since an MQTT 3.1.1 broker
-   * cannot say whether it delivers shared subscriptions.
+   * Default: 2 when MQTT 5 is spoken and the broker did not say it lacks
+   * shared subscriptions (one stock-Mosquitto session holds 66,535
+   * unacknowledged messages at most, less than a burst a fleet can send
+   * while the database commits, or while a spool's fsync stalls; two hold
+   * twice that); otherwise 1, since an MQTT 3.1.1 broker cannot say whether
+   * it delivers shared subscriptions. The price of 2: Mosquitto restores a
+   * session after its own restart without its shared subscriptions, so what
+   * devices publish before the ingestor has reconnected (250 ms) and
+   * subscribed again is dropped by the broker; `connections: 1` has no such
+   * gap and half the window.
    */
   readonly connections?: number
   /**

@@ -19,6 +19,13 @@ import { readSegment, segmentName } from './segments.js'
  */
 export type SpoolConsumer = (record: SpoolRecord) => Promise<{ readonly durable: Promise<unknown> }>
 
+/**
+ * The drain yields to the event loop after handing on this many records, so
+ * fsync completions (and the PUBACKs they release) and socket reads are not
+ * kept waiting behind a long run of promise continuations.
+ */
+const YIELD_EVERY = 64
+
 interface InFlight {
   readonly seq: number
   readonly end: number
@@ -81,6 +88,7 @@ export class Drain {
   #stopped = false
   #wake: (() => void) | undefined
   #running: Promise<void> | undefined
+  #handedSinceYield = 0
   /** Set when a consumer failed (the writer closed or gave up): draining stops. */
   failure: unknown
 
@@ -200,6 +208,11 @@ export class Drain {
   }
 
   async #hand(record: SpoolRecord, seq: number, end: number): Promise<void> {
+    this.#handedSinceYield += 1
+    if (this.#handedSinceYield >= YIELD_EVERY) {
+      this.#handedSinceYield = 0
+      await new Promise((resolve) => setImmediate(resolve))
+    }
     let receipt: { readonly durable: Promise<unknown> }
     try {
       receipt = await this.#settings.consumer(record)

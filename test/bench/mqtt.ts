@@ -7,6 +7,9 @@
  * Mosquitto on a free port and embedded PGlite.
  */
 import { spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { sql } from 'kysely'
@@ -171,8 +174,14 @@ async function ingest(
  * its default but those named, the same publishers. Counts published against
  * stored: the broker drops what overflows its queue before the ingestor sees it.
  */
-async function stockBroker(count: number, rate: number, options: { protocolVersion?: 4; connections?: number } = {}) {
+async function stockBroker(
+  count: number,
+  rate: number,
+  options: { protocolVersion?: 4; connections?: number; spool?: boolean } = {},
+) {
   const broker = await startMosquitto({ stock: true })
+  const { spool, ...rest } = options
+  const spoolDir = spool ? await mkdtemp(join(tmpdir(), 'plantops-bench-stock-spool-')) : undefined
   try {
     const prefix = `bench-${randomBytes(3).toString('hex')}`
     const writer = createTelemetryWriter(db, { logger: false })
@@ -182,7 +191,8 @@ async function stockBroker(count: number, rate: number, options: { protocolVersi
       clientId: `bench-stock-${randomBytes(3).toString('hex')}`,
       topicPrefix: prefix,
       logger: false,
-      ...options,
+      ...rest,
+      ...(spoolDir !== undefined && { spool: { dir: spoolDir } }),
     })
     const { started, done } = await publish(prefix, count, rate, broker.url)
     await done
@@ -199,44 +209,63 @@ async function stockBroker(count: number, rate: number, options: { protocolVersi
     const stored = writer.stats().written
     const { protocolVersion, connections } = ingestor.stats()
     const window = connections.map((c) => c.window ?? '-').join('/')
+    if (process.env.BENCH_DEBUG)
+      console.log(JSON.stringify({ received: ingestor.stats().received, spool: ingestor.stats().spool }))
     await ingestor.close({ forgetSession: true })
     await writer.close()
     return { rate: stored / seconds, stored, window, protocolVersion, connections: connections.length }
   } finally {
     await broker.stop()
+    if (spoolDir !== undefined) await rm(spoolDir, { recursive: true, force: true })
   }
 }
 
 const STOCK_V4_RATE = Number(process.env.BENCH_STOCK_V4_RATE ?? 5_500)
 const STOCK_V4_MESSAGES = STOCK_V4_RATE * 10
 
+/** `BENCH_SECTIONS=spool,stock` runs only those of ingest, spool and stock. */
+const sections = new Set((process.env.BENCH_SECTIONS ?? 'ingest,spool,stock').split(','))
+
 console.log(
   `broker: ${process.env.MQTT_URL ? `MQTT_URL (${brokerUrl})` : 'a private Mosquitto'}; database: ${process.env.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : 'embedded PGlite'}; ${COUNT.toLocaleString('en')} QoS 1 messages from 1,000 devices`,
 )
 try {
-  const ceiling = await bareSubscriber()
-  console.log(`bare mqtt.js subscriber (ceiling)      ${Math.round(ceiling).toLocaleString('en').padStart(8)} msg/s`)
-  const alo = await ingest('at-least-once', COUNT)
+  const ceiling = sections.has('ingest') ? await bareSubscriber() : Number.NaN
+  if (sections.has('ingest'))
+    console.log(`bare mqtt.js subscriber (ceiling)      ${Math.round(ceiling).toLocaleString('en').padStart(8)} msg/s`)
+  const alo =
+    sections.has('ingest') || sections.has('stock') ? await ingest('at-least-once', COUNT) : { rate: Number.NaN }
   console.log(
     `plantops-db at-least-once              ${Math.round(alo.rate).toLocaleString('en').padStart(8)} msg/s (published until committed)`,
   )
-  const amo = await ingest('at-most-once', COUNT)
-  console.log(`plantops-db at-most-once               ${Math.round(amo.rate).toLocaleString('en').padStart(8)} msg/s`)
-  const latency = await ingest('at-least-once', LATENCY_RATE * LATENCY_SECONDS, LATENCY_RATE)
-  console.log(
-    `latency at ${LATENCY_RATE.toLocaleString('en')} msg/s, at-least-once  p50 ${latency.p50} ms, p99 ${latency.p99} ms (maxBatchAgeMs 100)`,
-  )
-  console.log(
-    `\nat-least-once is ${(alo.rate / amo.rate).toFixed(2)}× at-most-once and ${(alo.rate / ceiling).toFixed(2)}× the bare subscriber`,
-  )
+  if (sections.has('ingest')) {
+    const amo = await ingest('at-most-once', COUNT)
+    console.log(`plantops-db at-most-once               ${Math.round(amo.rate).toLocaleString('en').padStart(8)} msg/s`)
+    const latency = await ingest('at-least-once', LATENCY_RATE * LATENCY_SECONDS, LATENCY_RATE)
+    console.log(
+      `latency at ${LATENCY_RATE.toLocaleString('en')} msg/s, at-least-once  p50 ${latency.p50} ms, p99 ${latency.p99} ms (maxBatchAgeMs 100)`,
+    )
+    console.log(
+      `\nat-least-once is ${(alo.rate / amo.rate).toFixed(2)}× at-most-once and ${(alo.rate / ceiling).toFixed(2)}× the bare subscriber`,
+    )
+  }
 
-  await spoolSection({
-    count: COUNT,
-    latencyRate: LATENCY_RATE,
-    latencySeconds: LATENCY_SECONDS,
-    ingest: (count, rate, spool) => ingest('at-least-once', count, rate, spool ? { spool } : {}),
-  })
+  if (sections.has('spool'))
+    await spoolSection({
+      count: COUNT,
+      latencyRate: LATENCY_RATE,
+      latencySeconds: LATENCY_SECONDS,
+      ingest: (count, rate, spool) => ingest('at-least-once', count, rate, spool ? { spool } : {}),
+    })
 
+  if (sections.has('stock')) await stockSection(alo.rate)
+} finally {
+  await db.destroy()
+  await dispose()
+  await own?.stop()
+}
+
+async function stockSection(aloRate: number): Promise<void> {
   console.log(
     `\nstock-config Mosquitto (Debian's /etc/mosquitto/mosquitto.conf: 1,000 queued per session), ingestor and writer defaults`,
   )
@@ -244,20 +273,30 @@ try {
     console.log(
       `${label.padEnd(47)}${Math.round(r.rate).toLocaleString('en').padStart(8)} msg/s; published ${published.toLocaleString('en')}, stored ${r.stored.toLocaleString('en')}, lost ${(published - r.stored).toLocaleString('en')} (${r.connections} connection${r.connections > 1 ? 's' : ''}, window ${r.window})`,
     )
+  if (process.env.BENCH_STOCK === 'spool') return spooledStock(line)
   const v5 = await stockBroker(COUNT, 0)
   line(`MQTT ${v5.protocolVersion === 5 ? '5' : '3.1.1'} (default), as fast as published`, v5, COUNT)
   const v5one = await stockBroker(COUNT, 0, { connections: 1 })
   line('MQTT 5, connections: 1, as fast as published', v5one, COUNT)
   const v4 = await stockBroker(STOCK_V4_MESSAGES, STOCK_V4_RATE, { protocolVersion: 4 })
   line(`MQTT 3.1.1 forced, offered ${STOCK_V4_RATE.toLocaleString('en')} msg/s`, v4, STOCK_V4_MESSAGES)
+  await spooledStock(line)
   console.log(
-    `\nstock MQTT 5 (defaults) is ${(v5.rate / alo.rate).toFixed(2)}× the tuned at-least-once figure (target ≥ 0.8; ` +
-      `${(v5one.rate / alo.rate).toFixed(2)}× with one connection); 3.1.1 forced ${Math.round(v4.rate).toLocaleString('en')} msg/s ` +
+    `\nstock MQTT 5 (defaults) is ${(v5.rate / aloRate).toFixed(2)}× the tuned at-least-once figure (target ≥ 0.8; ` +
+      `${(v5one.rate / aloRate).toFixed(2)}× with one connection); 3.1.1 forced ${Math.round(v4.rate).toLocaleString('en')} msg/s ` +
       `(target ≥ 5,000); lost ${COUNT - v5.stored} with the defaults and ${STOCK_V4_MESSAGES - v4.stored} with 3.1.1 forced ` +
       `(target 0), ${COUNT - v5one.stored} with one connection`,
   )
-} finally {
-  await db.destroy()
-  await dispose()
-  await own?.stop()
+}
+
+/** The stock broker through a spool, with the spool's defaults. */
+async function spooledStock(
+  line: (label: string, r: Awaited<ReturnType<typeof stockBroker>>, published: number) => void,
+) {
+  const spooled = await stockBroker(COUNT, 0, { spool: true })
+  line('spool (defaults), as fast as published', spooled, COUNT)
+  const spooledOne = await stockBroker(COUNT, 0, { spool: true, connections: 1 })
+  line('spool, connections: 1, as fast as published', spooledOne, COUNT)
+  const spooledV4 = await stockBroker(STOCK_V4_MESSAGES, STOCK_V4_RATE, { protocolVersion: 4, spool: true })
+  line(`spool, MQTT 3.1.1 forced, offered ${STOCK_V4_RATE.toLocaleString('en')} msg/s`, spooledV4, STOCK_V4_MESSAGES)
 }

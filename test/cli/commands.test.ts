@@ -210,6 +210,10 @@ describe('plantops-db command line: usage and failures', () => {
       [['migrate', 'status'], 'no database: pass --database-url <url> or set DATABASE_URL'],
       [['ingest', '--data-dir', '/tmp/x'], "required option '--mqtt-url <url>' not specified"],
       [['frobnicate'], "unknown command 'frobnicate'"],
+      [
+        ['ingest', '--data-dir', '/tmp/x', '--mqtt-url', 'mqtt://127.0.0.1:1', '--spool-max-bytes', 'lots'],
+        '--spool-max-bytes must be a size of at least 1048576 bytes, such as 512MiB or 2GiB.',
+      ],
       [['migrate', '--data-dir', '/tmp/x', '--database-url', 'postgres://x@127.0.0.1:1/x'], 'not both'],
     ]
     for (const [args, message] of cases) {

@@ -6,7 +6,7 @@ import { sql } from 'kysely'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createRepositories } from '../../src/index.js'
 import { serverBackend } from '../support/backends.js'
-import { startCli, type CliProcess } from '../support/cli.js'
+import { runCli, startCli, type CliProcess } from '../support/cli.js'
 import { eventually } from '../support/eventually.js'
 import { randomMac } from '../support/migrated.js'
 import { mosquittoEnabled, startMosquitto } from '../support/mosquitto.js'
@@ -128,6 +128,37 @@ async function metric(port: number, name: string): Promise<number | undefined> {
       service.child.kill('SIGTERM')
       expect(await service.exited).toBe(0)
     }, 120_000)
+
+    it('a second ingest on the same spool directory exits 1 and says which process owns it', async () => {
+      const { broker, server, state, start } = await setUp()
+      const first = start()
+      await portOf(first)
+      await eventually(
+        () => first.logLines().some((l) => String(l.msg).startsWith('MQTT ingestor subscribed')),
+        'the first one runs',
+        30_000,
+      )
+      const second = await runCli(
+        [
+          'ingest',
+          '--database-url',
+          server.proxiedUrl,
+          '--mqtt-url',
+          broker.url,
+          '--port',
+          '0',
+          '--client-id',
+          `second-${randomBytes(3).toString('hex')}`,
+        ],
+        { STATE_DIRECTORY: state },
+      )
+      expect(second.code).toBe(1)
+      expect(second.stderr).toContain(
+        `the spool directory ${join(state, 'spool')} is in use by process ${first.child.pid}`,
+      )
+      first.child.kill('SIGTERM')
+      expect(await first.exited).toBe(0)
+    }, 60_000)
 
     it('/readyz stays ready while the spool absorbs a database outage, and says the database is degraded', async () => {
       const { server, start } = await setUp()

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import type { Kysely } from 'kysely'
 import { createDatabase, type Database } from '../../src/index.js'
@@ -23,10 +24,29 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
   return { ...rest, ...extra }
 }
 
+/**
+ * `plantops-db <args>` as a child process. `ingest` spools under
+ * $STATE_DIRECTORY: each process gets its own, removed when it ends, unless
+ * the test gives one (to restart on the same spool), so no test leaves a
+ * spool in the working directory.
+ */
+function spawnCli(
+  args: readonly string[],
+  env: Record<string, string>,
+): ChildProcess & { stdout: Readable; stderr: Readable } {
+  const state = env.STATE_DIRECTORY === undefined ? mkdtempSync(join(tmpdir(), 'plantops-cli-state-')) : undefined
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: cleanEnv({ ...env, ...(state !== undefined && { STATE_DIRECTORY: state }) }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  if (state !== undefined) child.on('close', () => rmSync(state, { recursive: true, force: true }))
+  return child
+}
+
 /** Runs `plantops-db <args>` to completion. */
 export function runCli(args: readonly string[], env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawnCli(args, env)
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (chunk) => (stdout += chunk))
@@ -46,14 +66,7 @@ export interface CliProcess {
 }
 
 export function startCli(args: readonly string[], env: Record<string, string> = {}): CliProcess {
-  // `ingest` spools under $STATE_DIRECTORY: each process gets its own, removed when it ends, unless the
-  // test gives one (to restart on the same spool).
-  const state = env.STATE_DIRECTORY === undefined ? mkdtempSync(join(tmpdir(), 'plantops-cli-state-')) : undefined
-  const child = spawn(process.execPath, [CLI, ...args], {
-    env: cleanEnv({ ...env, ...(state !== undefined && { STATE_DIRECTORY: state }) }),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  if (state !== undefined) child.on('close', () => rmSync(state, { recursive: true, force: true }))
+  const child = spawnCli(args, env)
   let output = ''
   child.stdout!.on('data', (chunk) => (output += chunk))
   child.stderr!.on('data', (chunk) => (output += chunk))
